@@ -1,0 +1,60 @@
+"""The `strata` command line: wires verbs to stage functions, nothing else.
+
+Stage modules stay light at import (no pyarrow/pandas/sklearn at module level) because DVC starts a fresh
+process per stage and `strata --help` must be instant. Domain errors become one line and an exit code here,
+at the edge, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from stages import evaluate, ingest, predict, simulate, split, train, validate
+from stages.errors import StrataError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="strata",
+    help="strata: a data-versioned ML pipeline on DVC. Stages run from dvc.yaml; tools for reviewers and CI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def edge(name: str, func: F) -> F:
+    """Turn a StrataError raised anywhere below into `strata NAME: error: ...` and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StrataError as exc:
+            message = " ".join(str(exc).split())  # always one line
+            typer.echo(f"strata {name}: error: {message}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def register(target: typer.Typer, name: str, func: Callable[..., Any]) -> None:
+    doc = (func.__doc__ or "").strip().split("\n\n")[0]
+    target.command(name, help=doc)(edge(name, func))
+
+
+register(app, "simulate", simulate.command)
+register(app, "ingest", ingest.command)
+register(app, "validate", validate.command)
+register(app, "split", split.command)
+register(app, "train", train.command)
+register(app, "evaluate", evaluate.command)
+register(app, "predict", predict.command)
+
+
+def main() -> None:
+    app(prog_name="strata")
