@@ -129,3 +129,60 @@ def write_table(path: Path, table: pa.Table) -> None:
             writer.write_table(table)
         finally:
             writer.close()
+
+
+class AtomicParquetWriter:
+    """Stream tables into a Parquet file that appears under its name only on ``commit()``.
+
+    With ``lazy=True`` no file is created unless a non-empty table was written (a datum with no bad rows
+    has no quarantine file). ``abort()`` (or leaving the ``with`` block by an exception) removes the temp
+    file, so a failed or killed stage never leaves a partial output.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, lazy: bool = False) -> None:
+        self.path, self.schema, self.lazy = path, schema, lazy
+        self.rows = 0
+        self._tmp: Path | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def _open(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            os.close(fd)
+            self._tmp = Path(name)
+            self._writer = parquet_writer(self._tmp, self.schema)
+        return self._writer
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        if table.num_rows == 0 and self.lazy:
+            return
+        writer = self._open()
+        if table.num_rows:
+            writer.write(table.cast(self.schema) if table.schema != self.schema else table)
+            self.rows += table.num_rows
+
+    def commit(self) -> bool:
+        """Close and rename into place; returns whether a file was written."""
+        if self._writer is None and self.lazy:
+            return False
+        writer = self._open()
+        writer.close()
+        assert self._tmp is not None
+        os.replace(self._tmp, self.path)
+        self._writer = self._tmp = None
+        return True
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+        self._writer = self._tmp = None
+
+    def __enter__(self) -> AtomicParquetWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._writer is not None or self._tmp is not None:
+            self.abort()

@@ -1,8 +1,194 @@
-"""placeholder, replaced by its owner."""
+"""Stage `validate`: apply the data contract to every partition, datum by datum, chunk by chunk.
 
+Rows that break the contract go to `<quarantine>/<source>/<id>.parquet` with their raw delivered values
+and the reason; the rest are typed, unit-normalized and deduplicated within the datum by key (first
+occurrence kept) into `<clean>/<source>/<id>.parquet`. For every datum the manifest records
+rows_in = clean + quarantined + duplicates, and the stage refuses to finish if that ever fails to hold.
+Structural problems (a required column missing) are found for every pending datum before anything is
+written, and stop the stage with one line naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from stages import datums, schema
+from stages.config import Contract, ValidateParams, section
 from stages.errors import StrataError
+from stages.io import AtomicParquetWriter, code_fingerprint, fingerprint
+from stages.readers import MALFORMED, ROW
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
-def command() -> None:
-    """Not built yet."""
-    raise StrataError("validate: not built yet")
+class AccountingError(StrataError):
+    """rows_in != clean + quarantined + duplicates: a bug, never silently tolerated."""
+
+
+@dataclasses.dataclass
+class Counts:
+    rows_in: int = 0
+    clean: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def check(self, where: str) -> None:
+        if self.rows_in != self.clean + self.quarantined + self.duplicates:
+            raise AccountingError(
+                f"{where}: rows in {self.rows_in} != clean {self.clean} + quarantined {self.quarantined}"
+                f" + duplicates {self.duplicates}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Datum:
+    """One partition to validate, and how errors name it."""
+
+    ident: str  # <source>/<id>
+    source: str
+    part: Path
+    where: str
+
+    @classmethod
+    def of(cls, ident: str, entry: dict[str, Any], partitions: Path) -> Datum:
+        part = partitions / entry["files"]["partition"]
+        return cls(ident, entry["source"], part, f"{part} ({entry['source']}: {', '.join(entry['batches'])})")
+
+    def delivered(self) -> list[str]:
+        import pyarrow.parquet as pq
+
+        return [n for n in pq.read_schema(self.part).names if n not in (ROW, MALFORMED)]
+
+
+def split_malformed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Table]:
+    """Rows the format parser could not split go straight to quarantine."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    bad = pc.is_valid(batch.column(MALFORMED))
+    good = batch.filter(pc.invert(bad)).drop_columns([MALFORMED])
+    rejected = batch.filter(bad)
+    reason = pc.binary_join_element_wise("malformed row: ", rejected.column(MALFORMED), "")
+    table = pa.Table.from_batches([rejected.drop_columns([MALFORMED])]).append_column("reason", reason)
+    return good, table
+
+
+def validate_datum(
+    datum: Datum,
+    contract: Contract,
+    chunk_rows: int,
+    clean_w: AtomicParquetWriter,
+    quarantine_w: AtomicParquetWriter,
+) -> Counts:
+    """Stream one partition through the contract into the two writers; returns its accounting."""
+    import pyarrow.parquet as pq
+
+    counts = Counts()
+    mapping = schema.resolve_columns(datum.delivered(), contract, datum.source, datum.where)
+    dedupe = schema.KeyDeduper()
+    for batch in pq.ParquetFile(datum.part).iter_batches(batch_size=chunk_rows):
+        counts.rows_in += batch.num_rows
+        good, malformed = split_malformed(batch)
+        if malformed.num_rows:
+            counts.quarantined += malformed.num_rows
+            counts.reasons["malformed row"] += malformed.num_rows
+            quarantine_w.write(malformed)
+        result = schema.validate_batch(good, contract, mapping, datum.source, datum.ident)
+        kept, dropped = dedupe.drop_seen(result.clean, contract)
+        clean_w.write(kept)
+        quarantine_w.write(result.quarantine)
+        counts.clean += kept.num_rows
+        counts.duplicates += dropped
+        counts.quarantined += result.quarantine.num_rows
+        counts.reasons.update(result.reasons)
+    counts.check(datum.where)
+    return counts
+
+
+def process(
+    datum: Datum, contract: Contract, params: ValidateParams, clean: Path, quarantine: Path
+) -> dict[str, Any]:
+    """Validate one datum into its clean (always) and quarantine (if any) files, atomically."""
+    rel = datums.datum_file(datum.ident)
+    q_schema = schema.quarantine_schema(datum.delivered())
+    with (
+        AtomicParquetWriter(clean / rel, schema.clean_schema(contract)) as clean_w,
+        AtomicParquetWriter(quarantine / rel, q_schema, lazy=True) as quarantine_w,
+    ):
+        counts = validate_datum(datum, contract, params.chunk_rows, clean_w, quarantine_w)
+        clean_w.commit()
+        wrote_quarantine = quarantine_w.commit()
+    return {
+        "files": {"clean": rel, **({"quarantine": rel} if wrote_quarantine else {})},
+        "rows_in": counts.rows_in,
+        "clean": counts.clean,
+        "quarantined": counts.quarantined,
+        "duplicates": counts.duplicates,
+        "reasons": dict(sorted(counts.reasons.items())),
+    }
+
+
+def run(
+    params: ValidateParams, partitions: Path, clean: Path, quarantine: Path
+) -> tuple[datums.Plan, dict[str, Any]]:
+    """Bring clean/ and quarantine/ up to date with the partitions; returns the plan and the entries."""
+    inputs = datums.load_entries(partitions)
+    contract = params.contract
+    fp = fingerprint(code_fingerprint(schema, datums), dataclasses.asdict(contract), params.chunk_rows)
+    dirs = {"clean": clean, "quarantine": quarantine}
+    done = datums.load_entries(clean)
+    plan = datums.plan({d: (e["sha256"], fp) for d, e in inputs.items()}, done, dirs)
+    pending = [Datum.of(d, inputs[d], partitions) for d in plan.todo]
+    for datum in pending:  # structural errors first: nothing is written if any datum cannot be read
+        schema.resolve_columns(datum.delivered(), contract, datum.source, datum.where)
+    entries = {d: done[d] for d in plan.keep}
+    for datum in pending:
+        entry = inputs[datum.ident]
+        result = process(datum, contract, params, clean, quarantine)
+        entries[datum.ident] = {
+            "source": entry["source"],
+            "batches": entry["batches"],
+            "input": entry["sha256"],
+            "fingerprint": fp,
+            **result,
+        }
+    datums.prune(dirs, entries)
+    datums.save_entries(clean, entries)
+    return plan, entries
+
+
+def command(
+    params: Annotated[Path, typer.Option(help="params.yaml to read the `validate` section from.")] = Path(
+        "params.yaml"
+    ),
+    partitions: Annotated[Path, typer.Option(help="Partition folder written by ingest.")] = Path(
+        "data/partitions"
+    ),
+    clean: Annotated[Path, typer.Option(help="Output folder of clean rows (persist: true).")] = Path(
+        "data/clean"
+    ),
+    quarantine: Annotated[
+        Path, typer.Option(help="Output folder of quarantined rows (persist: true).")
+    ] = Path("data/quarantine"),
+) -> None:
+    """Apply the data contract: clean rows out, bad rows quarantined with a reason, every row accounted for.
+
+    Only partitions that are new or changed since the last run are validated.
+    """
+    started = time.perf_counter()
+    cfg = section(params, "validate", ValidateParams)
+    plan, entries = run(cfg, partitions, clean, quarantine)
+    done = [entries[d] for d in plan.todo]
+    total = {k: sum(e[k] for e in done) for k in ("rows_in", "clean", "quarantined", "duplicates")}
+    typer.echo(
+        f"validate: {plan.summary()}; rows in {total['rows_in']} = clean {total['clean']} + quarantined "
+        f"{total['quarantined']} + duplicates {total['duplicates']} ({time.perf_counter() - started:.1f}s)"
+    )
