@@ -77,6 +77,7 @@ class SplitCounts:
 
 def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[SplitCounts, list[str]]:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     entries = datums.load_entries(clean)
@@ -98,7 +99,7 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
             counts.duplicates += dropped
             mask = pa.array(is_test(key_hash(kept, contract, params.seed), params.test_fraction))
             test_w.write(kept.filter(mask))
-            train_w.write(kept.filter(pa.compute.invert(mask)))
+            train_w.write(kept.filter(pc.invert(mask)))
         counts.train, counts.test = train_w.rows, test_w.rows
         train_w.commit()
         test_w.commit()
@@ -120,8 +121,6 @@ def command(
 
     A row's side never changes as data grows; the summary lists the partitions used (model lineage).
     """
-    import pyarrow.compute  # noqa: F401 - pa.compute is used as an attribute in run()
-
     started = time.perf_counter()
     cfg = section(params, "split", SplitParams)
     counts, order = run(cfg, clean, train, test)
@@ -138,6 +137,7 @@ def command(
         },
     )
     typer.echo(
-        f"split: {len(order)} partitions, {counts.rows_in} rows in, {counts.duplicates} duplicates across batches, "
-        f"train {counts.train}, test {counts.test} ({time.perf_counter() - started:.1f}s)"
+        f"split: {len(order)} partitions, {counts.rows_in} rows in, "
+        f"{counts.duplicates} duplicates across batches, train {counts.train}, test {counts.test} "
+        f"({time.perf_counter() - started:.1f}s)"
     )

@@ -93,7 +93,7 @@ def write_config_local(repo: Path, remotes: list[str], endpoint: str, creds: s3u
     from configobj import ConfigObj
 
     path = repo / CONFIG_LOCAL
-    config = ConfigObj(str(path) if path.exists() else None, encoding="utf-8")
+    config = ConfigObj(str(path) if path.exists() else None)
     for remote in remotes:
         section = config.setdefault(f'remote "{remote}"', {})
         section["endpointurl"] = endpoint
@@ -113,7 +113,7 @@ def current_key_id(repo: Path, remote: str) -> str:
     path = repo / CONFIG_LOCAL
     if not path.exists():
         return ""
-    return str(ConfigObj(str(path), encoding="utf-8").get(f'remote "{remote}"', {}).get("access_key_id", ""))
+    return str(ConfigObj(str(path)).get(f'remote "{remote}"', {}).get("access_key_id", ""))
 
 
 def _is_moto(pid: int) -> bool:
@@ -283,7 +283,7 @@ def _endpoint(repo: Path, tier: s3util.Tier) -> str:
     from configobj import ConfigObj
 
     path = repo / CONFIG_LOCAL
-    section: Any = ConfigObj(str(path), encoding="utf-8").get(f'remote "{tier.remote}"', {}) if path.exists() else {}
+    section: Any = ConfigObj(str(path)).get(f'remote "{tier.remote}"', {}) if path.exists() else {}
     return str(section.get("endpointurl", "")) or os.environ.get("AWS_ENDPOINT_URL", "") or "AWS S3"
 
 
