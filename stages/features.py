@@ -226,19 +226,29 @@ def model_inputs(model: Any) -> list[tuple[str, str]]:
     return [(name, ctype) for name, ctype, *_ in model.named_steps["derive"].kw_args["columns"]]
 
 
-def read_table(path: Path, columns: Sequence[str]) -> tuple[pa.Table, dict[str, Any]]:
-    """Only ``columns`` of a clean Parquet file, plus its contract; a missing column is a SchemaError."""
+def contract_of(path: Path) -> dict[str, Any]:
+    """The contract of a clean Parquet file, read from its footer only."""
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
     except FileNotFoundError as exc:
         raise SchemaError(f"{path}: file not found") from exc
-    contract = read_contract(schema, path)
-    missing = [name for name in columns if name not in schema.names]
+    return read_contract(schema, path)
+
+
+def read_table(path: Path, columns: Sequence[str]) -> pa.Table:
+    """Only ``columns`` of a Parquet file; a missing column is a one-line SchemaError naming it."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{path}: file not found") from exc
+    missing = [name for name in columns if name not in names]
     if missing:
         raise SchemaError(f"{path}: missing column '{missing[0]}'")
-    return pq.read_table(path, columns=list(dict.fromkeys(columns))), contract
+    return pq.read_table(path, columns=list(dict.fromkeys(columns)))
 
 
 def to_frame(table: pa.Table, inputs: Sequence[tuple[str, str]], where: str | Path) -> pd.DataFrame:

@@ -103,6 +103,7 @@ def write_config_local(repo: Path, remotes: list[str], endpoint: str, creds: s3u
         if creds is not None:
             section["access_key_id"] = creds.access_key_id
             section["secret_access_key"] = creds.secret_access_key
+    config.filename = None  # write() returns the lines instead of writing in place (non-atomic)
     _write_private(path, "\n".join(config.write()) + "\n")
     return path
 

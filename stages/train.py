@@ -127,9 +127,7 @@ def card(model: Any, params: TrainParams, facts: dict[str, Any], summary: dict[s
             {"name": name, "type": ctype, "arrow_type": str(features.arrow_type(ctype))}
             for name, ctype in inputs
         ],
-        "model_features": [str(name) for name in model[-1].feature_names_in_]
-        if hasattr(model[-1], "feature_names_in_")
-        else [str(name) for name in model.named_steps["preprocess"].get_feature_names_out()],
+        "model_features": [str(name) for name in model.named_steps["preprocess"].get_feature_names_out()],
         "classes": [str(c) for c in model.classes_],
         "training": facts,
         "lineage": {
@@ -153,13 +151,11 @@ def command(
     ),
 ) -> None:
     """Fit the model on the training split; write a byte-stable skops file and its model card."""
-    import pyarrow.parquet as pq
-
     start = time.perf_counter()
     cfg = section(params, "train", TrainParams)
-    contract = features.read_contract(_schema(pq, train), train)
+    contract = features.contract_of(train)
     columns = features.input_columns(contract, cfg.drop_columns)
-    table, _ = features.read_table(train, [name for name, _, _ in columns] + [contract["target"]])
+    table = features.read_table(train, [name for name, _, _ in columns] + [contract["target"]])
     fitted, facts = fit(table, contract, cfg)
     blob = stable_dumps(fitted)
     info = card(fitted, cfg, facts, read_json(summary, default=None) or _no_summary(summary))
@@ -172,13 +168,6 @@ def command(
         f"{len(info['model_features'])} model features, sha256 {info['model']['sha256'][:12]}, "
         f"{time.perf_counter() - start:.1f} s"
     )
-
-
-def _schema(pq: Any, path: Path) -> Any:
-    try:
-        return pq.read_schema(path)
-    except FileNotFoundError as exc:
-        raise SchemaError(f"{path}: file not found") from exc
 
 
 def _no_summary(path: Path) -> dict[str, Any]:
