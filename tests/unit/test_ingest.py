@@ -69,7 +69,7 @@ def test_same_bytes_delivered_twice_is_one_datum(landing, tmp_path):
 def test_unchanged_files_are_not_rehashed(landing, tmp_path, monkeypatch):
     run(landing, tmp_path / "out", CSV)
     calls = []
-    monkeypatch.setattr(ingest, "sha256_file", lambda p: calls.append(p))
+    monkeypatch.setattr(ingest, "sha256_file", calls.append)
     plan, _ = run(landing, tmp_path / "out", CSV)
     assert calls == [] and len(plan.keep) == 2
 

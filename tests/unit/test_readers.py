@@ -55,7 +55,14 @@ def test_parquet_native_types_become_text(tmp_path):
     )
     pq.write_table(table, path)
     got = rows(path, "parquet")
-    assert got[0] == {"ts": "1970-01-01T00:00:00.000000Z", "h": "1.5", "ok": "true", "n": "1", ROW: 0, MALFORMED: None}
+    assert got[0] == {
+        "ts": "1970-01-01T00:00:00.000000Z",
+        "h": "1.5",
+        "ok": "true",
+        "n": "1",
+        ROW: 0,
+        MALFORMED: None,
+    }
     assert got[1]["h"] is None and got[1]["ok"] == "false"
 
 
