@@ -93,6 +93,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Build a directory in a temp sibling and swap it in whole when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; an output folder should look like any other
     try:
         yield tmp
         old = path.with_name(f".{path.name}.old")

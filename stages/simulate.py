@@ -1,13 +1,9 @@
-"""The default data feed: a deterministic simulator of entry-point events at customers' homes.
+"""The default data feed: entry-point events (resident, intruder, animal) at customers' homes.
 
-Every event (someone or something passing a door, window or pet flap) is a ``resident``, an ``intruder`` or
-an ``animal``. Each site delivers one batch per day to ``<out>/<site>/<YYYY-MM-DD>.<ext>`` in its own style
-(column names, missing markers, units, format) and with the mess the validate stage must catch.
-
-Determinism: every (seed, site, day, purpose) owns an RNG seeded from a sha256, so growing ``days`` leaves
-earlier files byte-identical, and encoding pins every byte (gzip mtime 0, fixed Parquet options, floats
-rounded before rendering). Text sites' tables hold the delivered tokens (CSV text, JSON literals; a null
-cell is an empty CSV field or an absent JSON key); the Parquet site's table holds native types.
+Each site delivers one batch per day to ``<out>/<site>/<YYYY-MM-DD>.<ext>`` in its own style (names, missing
+markers, units, format) with the mess validate must catch. Every (seed, site, day, purpose) owns an RNG
+seeded from a sha256, so growing ``days`` leaves earlier files byte-identical; encoding pins every byte.
+Text sites' tables hold delivered tokens (CSV text, JSON literals); Parquet sites' tables native types.
 """
 
 from __future__ import annotations
@@ -20,9 +16,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar
 
 import typer
 
@@ -35,11 +32,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 Row = dict[str, Any]
+T = TypeVar("T")
+Copies = list[tuple[int, str]]  # (row index, "duplicate" | "redelivered")
 
 COLUMNS = ("event_id", "ts", "home_id", "entry_point", "height", "weight", "speed", "dwell", "vibration",
            "animal_score", "code_ok", "phone_nearby", "label")  # fmt: skip
 ENTRY_POINTS = ("front_door", "back_door", "garage", "window", "pet_flap")
-NEW_COLUMN = "phone_nearby"
+FLAGS = ("code_ok", "phone_nearby")
+NEW_COLUMN = FLAGS[1]  # sent only from a site's new_column_from_day on
 CAMEL = {"event_id": "eventId", "home_id": "homeId", "entry_point": "entryPoint", "height": "objectHeight",
          "dwell": "dwellSeconds", "animal_score": "animalScore", "code_ok": "codeOk",
          "phone_nearby": "phoneNearby"}  # fmt: skip  # JSON sites' keys: aliases in validate.contract
@@ -47,9 +47,9 @@ CAMEL = {"event_id": "eventId", "home_id": "homeId", "entry_point": "entryPoint"
 READINGS = {"height": (10.0, 230.0, 1), "weight": (0.5, 200.0, 1), "speed": (0.05, 12.0, 2),
             "dwell": (0.5, 3000.0, 1), "vibration": (0.01, 40.0, 2),
             "animal_score": (0.0, 1.0, 3)}  # fmt: skip
-DROPOUT = {"height": 0.03, "weight": 0.06, "speed": 0.03, "dwell": 0.02, "vibration": 0.05,
-           "animal_score": 0.08, "phone_nearby": 0.04}  # fmt: skip  # sensor silence per reading
-WINDOW_NO_SCALE = 0.7  # most windows have no floor scale under them
+DROPOUT = {"height": 0.05, "weight": 0.1, "speed": 0.03, "dwell": 0.02, "vibration": 0.06,
+           "animal_score": 0.12, "phone_nearby": 0.05}  # fmt: skip  # sensor silence per reading
+NO_SCALE = {"window": 0.7, "pet_flap": 0.8}  # P(no floor scale under this kind of entry point)
 MISSING_MARKERS = ("", "NA", "-")  # CSV sites; all are in validate.contract.na_values
 MESS_KINDS = ("missing", "bad_number", "bad_timestamp", "out_of_range", "unknown_category", "duplicate",
               "redelivered")  # fmt: skip
@@ -62,16 +62,11 @@ UNKNOWN_ENTRY = ("chimney", "skylight", "cat_door")
 HEIGHT_UNITS = {"cm": 1.0, "in": 2.54}  # cm per unit
 
 
-def _hours(*weights: float) -> tuple[float, ...]:
-    total = sum(weights)
-    return tuple(w / total for w in weights)
-
-
 HOURS = {  # relative frequency per hour of day (UTC), 0..23
-    "home": _hours(1, .5, .3, .3, .3, 1, 4, 8, 9, 6, 4, 4, 5, 4, 4, 5, 7, 9, 9, 8, 6, 4, 3, 2),
-    "night": _hours(5, 8, 9, 8, 5, 1, *[0] * 17, 2),
-    "prowl": _hours(6, 7, 8, 7, 5, 3, 1, 1, 1, 2, 4, 5, 5, 5, 4, 3, 2, 1, 1, 1, 2, 3, 4, 5),
-    "animal": _hours(3, 3, 3, 3, 4, 6, 7, 6, 4, 3, 3, 3, 3, 3, 3, 3, 4, 5, 7, 7, 6, 5, 4, 3),
+    "home": (1, .5, .3, .3, .3, 1, 4, 8, 9, 6, 4, 4, 5, 4, 4, 5, 7, 9, 9, 8, 6, 4, 3, 2),
+    "night": (5, 8, 9, 8, 5, 1, *[0] * 17, 2),
+    "prowl": (5, 6, 6, 5, 4, 3, 2, 2, 3, 4, 5, 5, 5, 5, 4, 3, 3, 2, 2, 2, 3, 3, 4, 4),
+    "animal": (3, 3, 3, 3, 4, 6, 7, 6, 4, 3, 3, 3, 3, 3, 3, 3, 4, 5, 7, 7, 6, 5, 4, 3),
 }  # fmt: skip
 
 
@@ -94,24 +89,21 @@ class Profile(NamedTuple):
 
 
 PROFILES = (
-    Profile("resident", .47, "home", (.45, .15, .33, .03, .04), (172, 9), (76, 13), (1.25, .3), (9, .5),
-            (.3, .6), (1.3, 9), (.75, .95), .88),
-    Profile("resident", .07, "home", (.55, .25, .12, .04, .04), (135, 14), (34, 9), (1.6, .5), (6, .6),
-            (.4, .7), (2, 7), (.6, .8), .6),
-    Profile("resident", .06, "night", (.5, .22, .2, .05, .03), (172, 10), (78, 14), (.95, .35), (22, .7),
-            (.6, .8), (1.5, 7), (.85, .45), .5),  # 3 a.m.: fumbled code, phone flat
-    Profile("intruder", .12, "prowl", (.15, .35, .1, .33, .07), (174, 10), (82, 15), (1.45, .6), (20, .8),
-            (1.4, .8), (1.6, 7), (.25, .08), .1),
-    Profile("intruder", .03, "prowl", (.05, .3, .05, .25, .35), (65, 15), (80, 15), (.75, .3), (28, .7),
-            (1.5, .8), (7, 2.5), (.05, .05), .1, .6),  # animal costume: crawls, fools the camera
-    Profile("animal", .17, "animal", (.05, .15, .05, .15, .6), (30, 8), (5, 2), (1.6, .7), (3, .7),
-            (.15, .7), (6, 2), (.01, .2), .3),
-    Profile("animal", .08, "animal", (.1, .3, .15, .1, .35), (72, 16), (28, 10), (2.1, .9), (5, .7),
-            (.5, .8), (4, 2.5), (0, 0), .3),
+    Profile("resident", .46, "home", (.45, .15, .32, .04, .04), (170, 14), (75, 18), (1.2, .45), (10, .8),
+            (.45, .9), (1.5, 6), (.65, .92), .8),
+    Profile("resident", .07, "home", (.55, .25, .12, .04, .04), (125, 22), (33, 13), (1.5, .6), (7, .8),
+            (.5, .9), (2, 3.5), (.5, .75), .5),
+    Profile("resident", .07, "night", (.5, .22, .2, .05, .03), (170, 15), (77, 18), (1.0, .45), (25, .8),
+            (.8, .9), (1.8, 5), (.8, .45), .45),  # 3 a.m.: fumbled code, phone flat
+    Profile("intruder", .11, "prowl", (.15, .35, .1, .33, .07), (172, 14), (80, 18), (1.3, .6), (16, .9),
+            (1.0, .9), (1.8, 5.5), (.35, .2), .2),
+    Profile("intruder", .04, "prowl", (.05, .3, .05, .25, .35), (70, 20), (78, 18), (.8, .35), (25, .8),
+            (1.2, .9), (5, 2.5), (.05, .05), .12, .6),  # animal costume: crawls, fools the camera
+    Profile("animal", .17, "animal", (.05, .15, .05, .15, .6), (35, 18), (6, 4), (1.5, .8), (4, .9),
+            (.3, .9), (3, 2.2), (.01, .2), .35, .3),
+    Profile("animal", .08, "animal", (.1, .3, .15, .1, .35), (80, 22), (32, 14), (1.8, 1.0), (7, .9),
+            (.6, .9), (2.2, 2.2), (0, 0), .35),
 )  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------------- pure core
 
 
 def day_rng(seed: int, site: str, day: int, purpose: str) -> np.random.Generator:
@@ -126,8 +118,9 @@ def _sample(rng: np.random.Generator, p: Profile, k: int) -> dict[str, np.ndarra
     import numpy as np
 
     tried, correct = rng.random(k) < p.code[0], rng.random(k) < p.code[1]
+    hours = np.array(HOURS[p.hours], dtype=float)
     return {
-        "hour": rng.choice(24, size=k, p=HOURS[p.hours]),
+        "hour": rng.choice(24, size=k, p=hours / hours.sum()),
         "second": rng.integers(0, 3600, size=k),
         "entry": rng.choice(len(ENTRY_POINTS), size=k, p=p.entry),
         "height": rng.normal(*p.height, size=k),
@@ -152,19 +145,15 @@ def _draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str, np.nd
         idx = np.flatnonzero(prof == j)
         for name, values in _sample(rng, p, idx.size).items():
             cols.setdefault(name, np.full(n, np.nan))[idx] = values
+    dark = (cols["hour"] < 6) | (cols["hour"] >= 21)  # the night camera is half guessing
+    cols["animal_score"] = np.where(dark, (cols["animal_score"] + rng.random(n)) / 2, cols["animal_score"])
     for name, (low, high, decimals) in READINGS.items():
         cols[name] = np.round(np.clip(cols[name], low, high), decimals)
-    no_scale = (cols["entry"] == ENTRY_POINTS.index("window")) & (rng.random(n) < WINDOW_NO_SCALE)
-    cols["weight"][no_scale] = np.nan
+    for entry, rate in NO_SCALE.items():
+        cols["weight"][(cols["entry"] == ENTRY_POINTS.index(entry)) & (rng.random(n) < rate)] = np.nan
     for name, rate in DROPOUT.items():
         cols[name][rng.random(n) < rate] = np.nan
     return prof, cols
-
-
-def _value(x: float, kind: str) -> Any:
-    if math.isnan(x):  # nothing delivered
-        return None
-    return bool(x) if kind == "bool" else float(x)
 
 
 def _events(params: SimulateParams, site: SiteSpec, day: int, rng: np.random.Generator) -> list[Row]:
@@ -177,37 +166,39 @@ def _events(params: SimulateParams, site: SiteSpec, day: int, rng: np.random.Gen
     midnight = datetime.combine(_start(params) + timedelta(days=day), datetime.min.time(), UTC)
     seconds = cols["hour"].astype(int) * 3600 + cols["second"].astype(int)
     stamp = midnight.strftime("%Y%m%d")
+    cols["height"] = np.round(cols["height"] / HEIGHT_UNITS[site.height_unit], 1)
+    values = {c: [None if math.isnan(x) else bool(x) if c in FLAGS else x for x in cols[c].tolist()]
+              for c in (*READINGS, *FLAGS)}  # fmt: skip  # NaN: nothing delivered
     rows = []
     for rank, i in enumerate(np.argsort(seconds, kind="stable")):
         row: Row = {"event_id": f"{site.name}-{stamp}-{rank:05d}",
                     "ts": midnight + timedelta(seconds=int(seconds[i])),
                     "home_id": f"{site.name}-h{int(homes[i]):03d}",
                     "entry_point": ENTRY_POINTS[int(cols["entry"][i])]}  # fmt: skip
-        row.update({name: _value(cols[name][i], "float") for name in READINGS})
-        row.update({name: _value(cols[name][i], "bool") for name in ("code_ok", "phone_nearby")})
-        row["label"] = PROFILES[int(prof[i])].label
-        if row["height"] is not None:
-            row["height"] = round(row["height"] / HEIGHT_UNITS[site.height_unit], 1)
+        row.update({c: v[i] for c, v in values.items()}, label=PROFILES[int(prof[i])].label)
         rows.append(row)
     return rows
+
+
+def _pick(rng: np.random.Generator, options: Sequence[T]) -> T:
+    return options[int(rng.integers(len(options)))]
 
 
 def _spoil(rng: np.random.Generator, row: Row, kind: str) -> None:
     """Give one row one kind of mess (in place); copies are added later by _with_copies."""
     if kind == "missing":
-        row[COLUMNS[int(rng.integers(len(COLUMNS)))]] = None
+        row[_pick(rng, COLUMNS)] = None
     elif kind == "bad_number":
-        name = list(READINGS)[int(rng.integers(len(READINGS)))]
-        value = row[name] if row[name] is not None else 12.5
-        form = BAD_NUMBERS[int(rng.integers(len(BAD_NUMBERS)))]
-        row[name] = form.format(comma=str(value).replace(".", ","), value=value)
+        name = _pick(rng, list(READINGS))
+        value = 12.5 if row[name] is None else row[name]
+        row[name] = _pick(rng, BAD_NUMBERS).format(comma=str(value).replace(".", ","), value=value)
     elif kind == "bad_timestamp":
-        row["ts"] = BAD_TIMESTAMPS[int(rng.integers(len(BAD_TIMESTAMPS)))]
+        row["ts"] = _pick(rng, BAD_TIMESTAMPS)
     elif kind == "out_of_range":
-        name, value = OUT_OF_RANGE[int(rng.integers(len(OUT_OF_RANGE)))]
+        name, value = _pick(rng, OUT_OF_RANGE)
         row[name] = value
     elif kind == "unknown_category":
-        row["entry_point"] = UNKNOWN_ENTRY[int(rng.integers(len(UNKNOWN_ENTRY)))]
+        row["entry_point"] = _pick(rng, UNKNOWN_ENTRY)
 
 
 def _mark_missing(rng: np.random.Generator, rows: list[Row], fmt: str) -> None:
@@ -215,21 +206,19 @@ def _mark_missing(rng: np.random.Generator, rows: list[Row], fmt: str) -> None:
     for row in rows:
         for name in [n for n, v in row.items() if v is None]:
             if fmt.startswith("csv"):
-                row[name] = MISSING_MARKERS[int(rng.integers(len(MISSING_MARKERS)))]
+                row[name] = _pick(rng, MISSING_MARKERS)
             elif fmt.startswith("jsonl") and rng.random() < 0.5:
                 del row[name]
 
 
-def _delivered_once(
-    params: SimulateParams, site: SiteSpec, day: int
-) -> tuple[list[Row], list[tuple[int, str]]]:
+def _delivered_once(params: SimulateParams, site: SiteSpec, day: int) -> tuple[list[Row], Copies]:
     """One site-day's rows as delivered (before copies), and which rows are duplicated or re-delivered."""
     rng = day_rng(params.seed, site.name, day, "rows")
     rows = _events(params, site, day, rng)
     kinds = [k for k in MESS_KINDS if site.format.startswith(("csv", "jsonl")) or k not in TEXT_ONLY_MESS]
     hit = rng.random(len(rows)) < params.mess_rate
     picks = rng.integers(len(kinds), size=len(rows))
-    copies = []
+    copies: Copies = []
     for i in map(int, hit.nonzero()[0]):
         _spoil(rng, rows[i], kinds[picks[i]])
         if kinds[picks[i]] in ("duplicate", "redelivered"):
@@ -247,7 +236,7 @@ def _with_copies(params: SimulateParams, site: SiteSpec, day: int) -> list[Row]:
     after: dict[int, list[Row]] = {}
     for i, kind in copies:
         if kind == "redelivered" and yesterday:
-            head.append(dict(yesterday[int(rng.integers(len(yesterday)))]))
+            head.append(dict(_pick(rng, yesterday)))
         else:
             after.setdefault(int(rng.integers(i, len(rows))), []).append(dict(rows[i]))
     return head + [r for i, row in enumerate(rows) for r in (row, *after.get(i, []))]
@@ -256,9 +245,8 @@ def _with_copies(params: SimulateParams, site: SiteSpec, day: int) -> list[Row]:
 def site_columns(site: SiteSpec, day: int) -> list[tuple[str, str]]:
     """(canonical, delivered) column names of one site-day; JSON sites speak camelCase."""
     late = 0 < site.new_column_from_day and day < site.new_column_from_day
-    names = [c for c in COLUMNS if not (late and c == NEW_COLUMN)]
-    camel = site.format.startswith("jsonl")
-    return [(c, CAMEL.get(c, c) if camel else c) for c in names]
+    names = {c: CAMEL.get(c, c) if site.format.startswith("jsonl") else c for c in COLUMNS}
+    return [(c, out) for c, out in names.items() if not (late and c == NEW_COLUMN)]
 
 
 def _token(value: Any, fmt: str) -> str | None:
@@ -272,16 +260,6 @@ def _token(value: Any, fmt: str) -> str | None:
     return value if value is None or isinstance(value, str) else repr(value)
 
 
-def _arrow_type(name: str) -> pa.DataType:
-    import pyarrow as pa
-
-    if name == "ts":
-        return pa.timestamp("us", tz="UTC")
-    if name in READINGS:
-        return pa.float64()
-    return pa.bool_() if name in ("code_ok", "phone_nearby") else pa.string()
-
-
 def simulate_day(params: SimulateParams, site: SiteSpec, day: int) -> pa.Table:
     """The rows one site delivers for one day, in its own column names, format conventions and mess."""
     import pyarrow as pa
@@ -289,7 +267,9 @@ def simulate_day(params: SimulateParams, site: SiteSpec, day: int) -> pa.Table:
     rows = _with_copies(params, site, day)
     columns = site_columns(site, day)
     if site.format == "parquet":
-        schema = pa.schema([(out, _arrow_type(name)) for name, out in columns])
+        types = {"ts": pa.timestamp("us", tz="UTC")} | dict.fromkeys(FLAGS, pa.bool_())
+        types |= dict.fromkeys(READINGS, pa.float64())
+        schema = pa.schema([(out, types.get(name, pa.string())) for name, out in columns])
         return pa.table({out: [r.get(name) for r in rows] for name, out in columns}, schema=schema)
     arrays = {out: pa.array([_token(r[name], site.format) if name in r else None for r in rows], pa.string())
               for name, out in columns}  # fmt: skip
@@ -330,9 +310,6 @@ def file_name(params: SimulateParams, site: SiteSpec, day: int) -> str:
     return f"{(_start(params) + timedelta(days=day)).isoformat()}.{site.format}"
 
 
-# ------------------------------------------------------------------------------------------- params
-
-
 def _start(params: SimulateParams) -> date:
     try:
         return date.fromisoformat(params.start_date)
@@ -343,16 +320,13 @@ def _start(params: SimulateParams) -> date:
 def check(params: SimulateParams, where: str = "simulate") -> None:
     """What SimulateParams alone cannot say: sane counts, known units, distinct plain site names."""
     _start(params)
-    if params.days < 0 or params.events_per_day < 1:
-        raise ConfigError(f"{where}: days must be >= 0 and events_per_day >= 1")
-    if not 0.0 <= params.mess_rate <= 1.0:
-        raise ConfigError(f"{where}.mess_rate: must be between 0 and 1, got {params.mess_rate}")
+    if params.days < 0 or params.events_per_day < 1 or not 0.0 <= params.mess_rate <= 1.0:
+        raise ConfigError(f"{where}: need days >= 0, events_per_day >= 1 and mess_rate in [0, 1]")
     names = [s.name for s in params.sites]
     for i, site in enumerate(params.sites):
-        if names.count(site.name) > 1 or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", site.name):
-            raise ConfigError(f"{where}.sites[{i}].name: '{site.name}' must be unique, lowercase, plain")
-        if site.height_unit not in HEIGHT_UNITS or site.homes < 1:
-            raise ConfigError(f"{where}.sites[{i}]: height_unit must be cm or in, homes >= 1")
+        plain = names.count(site.name) == 1 and re.fullmatch(r"[a-z0-9][a-z0-9_-]*", site.name)
+        if not plain or site.height_unit not in HEIGHT_UNITS or site.homes < 1:
+            raise ConfigError(f"{where}.sites[{i}]: need a unique plain name, height_unit cm|in, homes >= 1")
 
 
 _SECTION = re.compile(r"simulate:[ \t]*(#.*)?")
@@ -383,9 +357,6 @@ def bump_days(text: str, add: int, where: str = "params.yaml") -> tuple[str, int
     raise ConfigError(f"{where}: no 'days: <int>' line directly under a block 'simulate:' section")
 
 
-# ------------------------------------------------------------------------------------------- shell
-
-
 def write_landing(params: SimulateParams, out: Path) -> tuple[int, int]:
     """Build the whole landing folder atomically; returns (files, rows)."""
     files = rows = 0
@@ -400,16 +371,15 @@ def write_landing(params: SimulateParams, out: Path) -> tuple[int, int]:
     return files, rows
 
 
+ParamsOption = Annotated[Path, typer.Option(help="params.yaml to read the `simulate` section from.")]
+OutOption = Annotated[Path, typer.Option(help="Landing folder to (re)build: <out>/<site>/<date>.<ext>.")]
+AddDaysOption = Annotated[int, typer.Option(min=0, help="Raise simulate.days in params.yaml by N first.")]
+
+
 def command(
-    params: Annotated[Path, typer.Option(help="params.yaml to read the `simulate` section from.")] = Path(
-        "params.yaml"
-    ),
-    out: Annotated[Path, typer.Option(help="Landing folder to (re)build: <out>/<site>/<date>.<ext>.")] = Path(
-        "data/landing/sim"
-    ),
-    add_days: Annotated[
-        int, typer.Option(min=0, help="Raise simulate.days in params.yaml by N (in place), then land.")
-    ] = 0,
+    params: ParamsOption = Path("params.yaml"),
+    out: OutOption = Path("data/landing/sim"),
+    add_days: AddDaysOption = 0,
 ) -> None:
     """Land the simulated default feed: one file per site and day, each in its site's own delivery style.
 
@@ -419,14 +389,11 @@ def command(
     if add_days:
         if not params.is_file():
             raise ConfigError(f"{params}: params file not found")
-        text, days = bump_days(params.read_text(), add_days, str(params))
+        text, days = bump_days(params.read_bytes().decode(), add_days, str(params))
         write_text(params, text)
         typer.echo(f"simulate: {params}: simulate.days is now {days}")
     cfg = section(params, "simulate", SimulateParams)
     check(cfg, f"{params}:simulate")
     files, rows = write_landing(cfg, out)
-    seconds = time.perf_counter() - started
-    typer.echo(
-        f"simulate: {len(cfg.sites)} sites x {cfg.days} days -> {files} files, {rows} rows "
-        f"in {out} ({seconds:.1f}s)"
-    )
+    took = f"{time.perf_counter() - started:.1f}s"
+    typer.echo(f"simulate: {len(cfg.sites)} sites x {cfg.days} days -> {files} files, {rows} rows ({took})")
