@@ -30,7 +30,9 @@ def _related(a: str, b: str) -> bool:
 def producers(lock: dict[str, Any], path: str) -> list[str]:
     """Stages with an out that is ``path``, holds it, or lies inside it."""
     stages = lock.get("stages") or {}
-    return [name for name, st in stages.items() if any(_related(o["path"], path) for o in st.get("outs") or [])]
+    return [
+        name for name, st in stages.items() if any(_related(o["path"], path) for o in st.get("outs") or [])
+    ]
 
 
 def chain(lock: dict[str, Any], path: str) -> list[str]:
@@ -63,11 +65,21 @@ def stage_node(lock: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
-def _datum_of(path: str, partitions: dict[str, Any]) -> str | None:
-    """'<source>/<id>' when ``path`` is one datum's file (partition, clean or quarantine)."""
+def _strictly_inside_out(lock: dict[str, Any], path: str) -> bool:
+    p = PurePosixPath(path)
+    return any(PurePosixPath(out) in p.parents for out in rv.lock_outs(lock))
+
+
+def _narrowed(path: str, lock: dict[str, Any], partitions: dict[str, Any]) -> set[str] | None:
+    """The datums a per-datum path stands for: one file ('<source>/<id>.parquet') or a source folder."""
     parts = PurePosixPath(path).with_suffix("").parts
-    ident = "/".join(parts[-2:]) if len(parts) >= 2 else ""
-    return ident if ident in partitions else None
+    ident = "/".join(parts[-2:])
+    if ident in partitions:
+        return {ident}
+    if _strictly_inside_out(lock, path):
+        found = {pid for pid, e in partitions.items() if (e.get("source") or pid.split("/")[0]) == parts[-1]}
+        return found or None
+    return None
 
 
 def _used(root: Path, rev: rv.Rev, lock: dict[str, Any], stages: list[str]) -> set[str] | None:
@@ -87,14 +99,18 @@ def lineage(root: Path, path: str, rev_name: str = "HEAD") -> dict[str, Any]:
     stages = chain(lock, path)
     if not stages:
         raise RevisionError(f"'{path}' is not an output of any stage in dvc.lock at {rev.name}")
-    if rev.sha is not None and rv.locate(root, rev, path).inner and not rv.exists(root, rev, path):
+    if rev.sha is not None and _strictly_inside_out(lock, path) and not rv.exists(root, rev, path):
         raise RevisionError(f"'{path}' did not exist at {rev.name}")
     partitions = manifest_entries(rv.read_json(root, rev, PARTITIONS, default={}) or {})
-    datum = _datum_of(path, partitions)
-    used = {datum} if datum else _used(root, rev, lock, stages)
+    used = _narrowed(path, lock, partitions) or _used(root, rev, lock, stages)
     batches = [
-        {"partition": pid, "source": e.get("source"), "batches": e.get("batches", []),
-         "sha256": e.get("sha256"), "rows": e.get("rows")}
+        {
+            "partition": pid,
+            "source": e.get("source"),
+            "batches": e.get("batches", []),
+            "sha256": e.get("sha256"),
+            "rows": e.get("rows"),
+        }
         for pid, e in sorted(partitions.items())
         if used is None or pid in used
     ]
@@ -112,26 +128,30 @@ def render(result: dict[str, Any]) -> str:
     lines = [f"{result['path']} @ {result['rev']} ({(result['sha'] or 'workspace')[:8]})"]
     for node in result["stages"]:
         lines.append(f"  <- stage {node['stage']}: {node['cmd']}")
-        for name, value in sorted(rv_flat(node["params"]).items()):
+        for name, value in sorted(_flat_params(node["params"]).items()):
             lines.append(f"       param {name} = {value}")
         lines.extend(f"       dep  {d['path']} {d['md5']}" for d in node["deps"])
         lines.extend(f"       out  {o['path']} {o['md5']}" for o in node["outs"])
     lines.append(f"  <- {len(result['batches'])} delivered batches")
     for b in result["batches"]:
-        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}  sha256 {str(b['sha256'])[:16]}")
+        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}  sha256 {b['sha256']}")
     return "\n".join(lines)
 
 
-def rv_flat(params: dict[str, Any]) -> dict[str, Any]:
+def _flat_params(params: dict[str, Any]) -> dict[str, Any]:
     """dvc.lock params are {params file: {dotted key: value}}; flatten to 'file:key'."""
     from stages.snapshots import flatten
 
-    return {f"{file}:{key}": value for file, values in params.items() for key, value in flatten(values).items()}
+    return {
+        f"{file}:{key}": value for file, values in params.items() for key, value in flatten(values).items()
+    }
 
 
 def command(
     path: Annotated[str, typer.Argument(help="An output: model, metrics file, a partition file, a folder.")],
-    rev: Annotated[str, typer.Option("--rev", help="Git revision (tag, branch, commit) or 'workspace'.")] = "HEAD",
+    rev: Annotated[
+        str, typer.Option("--rev", help="Git revision (tag, branch, commit) or 'workspace'.")
+    ] = "HEAD",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
     repo: Annotated[Path, typer.Option("--repo", help="Any folder inside the project.")] = Path(),
 ) -> None:

@@ -264,7 +264,7 @@ def exists(root: Path, rev: Rev, path: str) -> bool:
         tracked = locate(root, rev, path)
     except RevisionError:
         return False
-    return not tracked.is_dir or str(PurePosixPath(path)) in listing(root, rev, tracked)
+    return not tracked.is_dir or bool(listing(root, rev, tracked))  # a file or folder inside a dir out
 
 
 def read_json(root: Path, rev: Rev, path: str, default: Any = None) -> Any:

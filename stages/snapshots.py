@@ -225,19 +225,24 @@ def clean_schema(root: Path, rev_name: str) -> dict[str, dict[str, str]]:
         fields = schema.setdefault(source, {})
         for field in pq.read_schema(rv.object_file(root, rev, path)):
             known = fields.get(field.name)
-            fields[field.name] = str(field.type) if known in (None, str(field.type)) else f"{known}|{field.type}"
+            fields[field.name] = (
+                str(field.type) if known in (None, str(field.type)) else f"{known}|{field.type}"
+            )
     return schema
 
 
 def diff(root: Path, base: str, head: str) -> dict[str, Any]:
     """Partitions added/removed per source, row and quarantine deltas, schema, params and metrics diffs."""
-    a, b = collect(root, base), collect(root, head)
+    return diff_snapshots(root, collect(root, base), collect(root, head))
+
+
+def diff_snapshots(root: Path, a: Snapshot, b: Snapshot) -> dict[str, Any]:
     sa, sb = a.sources(), b.sources()
-    sources = {}
+    sources: dict[str, dict[str, Any]] = {}
     for source in sorted(set(sa) | set(sb)):
         ids_a = {p for p, e in a.partitions.items() if (e.get("source") or p.split("/")[0]) == source}
         ids_b = {p for p, e in b.partitions.items() if (e.get("source") or p.split("/")[0]) == source}
-        row = {"added": sorted(ids_b - ids_a), "removed": sorted(ids_a - ids_b)}
+        row: dict[str, Any] = {"added": sorted(ids_b - ids_a), "removed": sorted(ids_a - ids_b)}
         for key in ("partitions", "rows", "quarantined"):
             x, y = sa.get(source, {}).get(key, 0), sb.get(source, {}).get(key, 0)
             row[key] = {"base": x, "head": y, "delta": y - x}
@@ -248,7 +253,7 @@ def diff(root: Path, base: str, head: str) -> dict[str, Any]:
         "sources": sources,
         "schema": {
             "partitions": diff_schema(partition_columns(a.partitions), partition_columns(b.partitions)),
-            "clean": diff_schema(clean_schema(root, base), clean_schema(root, head)),
+            "clean": diff_schema(clean_schema(root, a.rev), clean_schema(root, b.rev)),
         },
         "params": diff_flat(a.params, b.params),
         "metrics": diff_metrics(a.metrics, b.metrics),
@@ -310,7 +315,9 @@ def list_snapshots(root: Path, revs: list[str] | None = None) -> list[Snapshot]:
 
 
 def list_command(
-    rev: Annotated[list[str] | None, typer.Option("--rev", help="Revision(s); default all tags + HEAD.")] = None,
+    rev: Annotated[
+        list[str] | None, typer.Option("--rev", help="Revision(s); default all tags + HEAD.")
+    ] = None,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path(),
 ) -> None:
@@ -324,7 +331,15 @@ def list_command(
 
     metric_names = sorted({k for s in snaps for k in s.headline()})
     table = Table(title="strata snapshots")
-    for col in ("rev", "commit", "date", "partitions (rows) per source", "quarantined", "model", *metric_names):
+    for col in (
+        "rev",
+        "commit",
+        "date",
+        "partitions (rows) per source",
+        "quarantined",
+        "model",
+        *metric_names,
+    ):
         table.add_column(col)
     for snap in snaps:
         per_source = snap.sources()
@@ -332,8 +347,15 @@ def list_command(
         quarantined = sum(c.get("quarantined", 0) for c in per_source.values())
         model = snap.model_md5[:8] if snap.model_md5 else "-"
         metrics = [_fmt(snap.metrics.get(m)) for m in metric_names]
-        table.add_row(snap.rev, snap.sha[:8] if snap.sha else "-", snap.date[:19], data, str(quarantined),
-                      model, *metrics)
+        table.add_row(
+            snap.rev,
+            snap.sha[:8] if snap.sha else "-",
+            snap.date[:19],
+            data,
+            str(quarantined),
+            model,
+            *metrics,
+        )
     Console().print(table)
 
 
