@@ -71,7 +71,9 @@ def read_contract(schema: pa.Schema, where: str | Path) -> dict[str, Any]:
     return contract
 
 
-def input_columns(contract: dict[str, Any], drop: Sequence[str] = ()) -> list[tuple[str, str, tuple[str, ...]]]:
+def input_columns(
+    contract: dict[str, Any], drop: Sequence[str] = ()
+) -> list[tuple[str, str, tuple[str, ...]]]:
     """(name, contract type, allowed values) of every model input, in contract order."""
     columns: dict[str, dict[str, Any]] = contract["columns"]
     unknown = [name for name in drop if name not in columns]
@@ -103,7 +105,7 @@ def derive(frame: pd.DataFrame, columns: Sequence[Sequence[Any]]) -> pd.DataFram
             angle = (2 * math.pi / 24) * hours.to_numpy(dtype=float, na_value=np.nan)
             out[f"{name}__hour_sin"] = np.sin(angle)
             out[f"{name}__hour_cos"] = np.cos(angle)
-            out[f"{name}__dow"] = ts.dt.dayofweek.to_numpy(dtype=float, na_value=np.nan)
+            out[f"{name}__dow"] = ts.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan)
         elif ctype == "bool":
             out[name] = series.astype("boolean").to_numpy(dtype=float, na_value=np.nan)
         elif ctype in NUMERIC_TYPES:
@@ -261,11 +263,32 @@ def to_frame(table: pa.Table, inputs: Sequence[tuple[str, str]], where: str | Pa
     arrays = []
     for name, ctype in inputs:
         try:
-            arrays.append(table[name].cast(arrow_type(ctype)))
+            arrays.append(_cast(table[name], ctype))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaError(f"{where}: column '{name}' is not {ctype}: {str(exc).splitlines()[0]}") from exc
     names = [name for name, _ in inputs]
     return pa.Table.from_arrays(arrays, names=names).to_pandas()
+
+
+def _cast(column: Any, ctype: str) -> Any:
+    """Cast to the contract type; text timestamps without a zone offset are read as UTC."""
+    import pyarrow as pa
+
+    target = arrow_type(ctype)
+    if ctype == "timestamp" and pa.types.is_string(column.type):
+        try:
+            return column.cast(target)
+        except pa.ArrowInvalid:
+            return column.cast(pa.timestamp("us")).cast(target)
+    return column.cast(target)
+
+
+def predict(model: Any, table: pa.Table, where: str | Path) -> tuple[Any, Any]:
+    """(class probabilities, predicted class) for a table holding the model's input columns."""
+    import numpy as np
+
+    proba = model.predict_proba(to_frame(table, model_inputs(model), where))
+    return proba, np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
 
 
 def load_model(path: Path) -> Pipeline:

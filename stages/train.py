@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stages import features
-from stages.config import TrainParams, section
+from stages.config import DEFAULT_PARAMS, TrainParams, section
 from stages.errors import SchemaError
 from stages.io import atomic_path, read_json, sha256_bytes, write_json
 
@@ -47,7 +47,7 @@ def _collect_ids(node: Any, order: dict[str, int]) -> None:
 
 def _renumber(node: Any, order: dict[str, int]) -> Any:
     if isinstance(node, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "__id__" and isinstance(value, int):
                 out[key] = order[str(value)]
@@ -96,7 +96,9 @@ def fit(table: pa.Table, contract: dict[str, Any], params: TrainParams) -> tuple
         raise SchemaError(f"target '{target}' has {table[target].null_count} missing values")
     frame = features.to_frame(table, inputs, "train table")
     y = np.asarray(table[target].to_pylist(), dtype=object)
-    model = features.build_pipeline(columns, params.model, params.hyperparams, params.seed, params.class_weight)
+    model = features.build_pipeline(
+        columns, params.model, params.hyperparams, params.seed, params.class_weight
+    )
     model.fit(frame, y)
     matrix = model[:-1].transform(frame)
     classes, counts = np.unique(y, return_counts=True)
@@ -109,6 +111,8 @@ def fit(table: pa.Table, contract: dict[str, Any], params: TrainParams) -> tuple
         "matrix_note": "the encoded float matrix the estimator is fitted on (after derive + preprocess), "
         "dense numpy; the pandas input frame and the estimator's own copies are not counted",
     }
+    facts["key"] = list(contract.get("key", []))
+    facts["target"] = target
     return model, facts
 
 
@@ -123,6 +127,8 @@ def card(model: Any, params: TrainParams, facts: dict[str, Any], summary: dict[s
         "model": {"kind": params.model, "estimator": type(model[-1]).__name__, "format": "skops"},
         "params": dataclasses.asdict(params),
         "versions": {"sklearn": sklearn.__version__, "skops": skops.__version__},
+        "key": facts.pop("key"),
+        "target": facts.pop("target"),
         "input_schema": [
             {"name": name, "type": ctype, "arrow_type": str(features.arrow_type(ctype))}
             for name, ctype in inputs
@@ -138,17 +144,11 @@ def card(model: Any, params: TrainParams, facts: dict[str, Any], summary: dict[s
 
 
 def command(
-    params: Annotated[Path, typer.Option(help="params.yaml (reads the train section)")] = Path("params.yaml"),
-    train: Annotated[Path, typer.Option(help="clean-format training Parquet")] = Path(
-        "data/split/train.parquet"
-    ),
-    summary: Annotated[Path, typer.Option(help="split summary.json (data lineage for the card)")] = Path(
-        "data/split/summary.json"
-    ),
-    model: Annotated[Path, typer.Option(help="output skops model file")] = Path("models/model.skops"),
-    card_path: Annotated[Path, typer.Option("--card", help="output model card JSON")] = Path(
-        "models/card.json"
-    ),
+    train: Annotated[Path, typer.Option(help="clean-format training Parquet")],
+    summary: Annotated[Path, typer.Option(help="split summary.json (data lineage for the card)")],
+    model: Annotated[Path, typer.Option(help="output skops model file")],
+    card_path: Annotated[Path, typer.Option("--card", help="output model card JSON")],
+    params: Annotated[Path, typer.Option(help="params.yaml (reads the train section)")] = DEFAULT_PARAMS,
 ) -> None:
     """Fit the model on the training split; write a byte-stable skops file and its model card."""
     start = time.perf_counter()

@@ -103,7 +103,9 @@ def write_split(folder: Path, train_rows: int = 160, test_rows: int = 80) -> dic
     return paths
 
 
-def write_params(path: Path, model: str = "hist_gradient_boosting", hyperparams: str = "{max_iter: 30}") -> None:
+def write_params(
+    path: Path, model: str = "hist_gradient_boosting", hyperparams: str = "{max_iter: 15}"
+) -> None:
     path.write_text(
         f"train:\n  seed: 42\n  model: {model}\n  hyperparams: {hyperparams}\n  class_weight: balanced\n"
         "evaluate:\n  alarm_class: intruder\n  false_alarm_rate: 0.05\n  slice_by: _source\n"

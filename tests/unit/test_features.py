@@ -1,0 +1,132 @@
+"""features: input columns from the contract metadata, derivation, pipeline per model kind."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest_ml import CONTRACT, make_table
+
+from stages import features
+from stages.errors import ConfigError, SchemaError
+
+SMALL = {
+    "hist_gradient_boosting": {"max_iter": 10},
+    "random_forest": {"n_estimators": 10},
+    "logistic_regression": {},
+}
+INPUTS = [(name, ctype) for name, ctype, _ in features.input_columns(CONTRACT)]
+
+
+def test_input_columns_exclude_key_target_non_features_and_dropped() -> None:
+    names = [name for name, _, _ in features.input_columns(CONTRACT, drop=("speed",))]
+    assert names == ["ts", "entry_point", "height", "code_ok"]
+
+
+def test_drop_column_must_be_a_contract_column() -> None:
+    with pytest.raises(ConfigError, match=r"^train\.drop_columns: 'spede' is not a contract column$"):
+        features.input_columns(CONTRACT, drop=("spede",))
+
+
+def test_contract_comes_from_parquet_metadata() -> None:
+    schema = make_table(3).schema
+    assert features.read_contract(schema, "x.parquet")["target"] == "label"
+    with pytest.raises(SchemaError, match=r"^x\.parquet: not clean-format Parquet"):
+        features.read_contract(schema.remove_metadata(), "x.parquet")
+
+
+def test_derive_timestamps_bools_and_categories() -> None:
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2026-01-05T06:00:00Z", "2026-01-10T18:00:00Z", None], utc=True),
+            "code_ok": pd.array([True, None, False], dtype="boolean"),
+            "entry_point": ["window", None, "garage"],
+        }
+    )
+    spec = [["ts", "timestamp", []], ["code_ok", "bool", []], ["entry_point", "category", []]]
+    out = features.derive(frame, spec)
+    assert list(out.columns) == ["ts__hour_sin", "ts__hour_cos", "ts__dow", "code_ok", "entry_point"]
+    assert out["ts__hour_sin"].iloc[0] == pytest.approx(1.0)  # 06:00 is a quarter turn
+    assert out["ts__hour_sin"].iloc[1] == pytest.approx(-1.0)
+    assert out["ts__dow"].tolist()[:2] == [0.0, 5.0]  # Monday, Saturday
+    assert math.isnan(out["ts__dow"].iloc[2])
+    assert out["code_ok"].iloc[0] == 1.0 and math.isnan(out["code_ok"].iloc[1])
+    assert out["entry_point"].isna().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("model", features.MODELS)
+def test_pipeline_for_each_model_kind_fits_and_predicts(model: str) -> None:
+    table = make_table(80)
+    pipe = features.build_pipeline(
+        features.input_columns(CONTRACT), model, {}, seed=3, class_weight="balanced"
+    )
+    pipe.fit(features.to_frame(table, INPUTS, "t"), table["label"].to_pylist())
+    proba, predicted = features.predict(pipe, make_table(10, seed=9), "t")
+    assert proba.shape == (10, 3)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert set(predicted) <= {"resident", "intruder", "animal"}
+    assert pipe.named_steps["model"].random_state == 3
+    assert features.model_inputs(pipe) == INPUTS
+
+
+def test_unseen_category_value_is_scored() -> None:
+    table = make_table(60)
+    pipe = features.build_pipeline(
+        features.input_columns(CONTRACT), "hist_gradient_boosting", {"max_iter": 10}, 0
+    )
+    pipe.fit(features.to_frame(table, INPUTS, "t"), table["label"].to_pylist())
+    new = make_table(2).set_column(2, "entry_point", pa.array(["chimney", None]))
+    assert features.predict(pipe, new, "t")[0].shape == (2, 3)
+
+
+def test_hyperparams_pass_through() -> None:
+    pipe = features.build_pipeline(
+        features.input_columns(CONTRACT), "random_forest", {"n_estimators": 7, "max_depth": 3}, 0
+    )
+    assert pipe.named_steps["model"].n_estimators == 7
+
+
+def test_unknown_hyperparam_is_named() -> None:
+    message = (
+        "train.hyperparams.n_trees: unknown hyperparam for logistic_regression "
+        "(allowed: C, dual, fit_intercept, intercept_scaling, l1_ratio, max_iter, n_jobs, penalty, "
+        "solver, tol, verbose, warm_start)"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        features.build_pipeline(features.input_columns(CONTRACT), "logistic_regression", {"n_trees": 5}, 0)
+
+
+@pytest.mark.parametrize(
+    ("model", "weight", "message"),
+    [
+        (
+            "xgboost",
+            "",
+            "train.model: 'xgboost' is not one of hist_gradient_boosting, random_forest, logistic_regression",
+        ),
+        ("random_forest", "heavy", "train.class_weight: 'heavy' is not '' or 'balanced'"),
+    ],
+)
+def test_bad_model_or_class_weight(model: str, weight: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        features.build_pipeline(features.input_columns(CONTRACT), model, {}, 0, weight)
+    assert str(info.value) == message
+
+
+def test_to_frame_names_missing_and_uncastable_columns() -> None:
+    table = make_table(3)
+    with pytest.raises(SchemaError, match=r"^in\.csv: missing feature column 'speed'$"):
+        features.to_frame(table.drop_columns(["speed"]), INPUTS, "in.csv")
+    bad = table.set_column(4, "speed", pa.array(["fast", "1", "2"]))
+    with pytest.raises(SchemaError, match=r"^in\.csv: column 'speed' is not float: "):
+        features.to_frame(bad, INPUTS, "in.csv")
+
+
+def test_contract_metadata_is_json() -> None:
+    meta = make_table(1).schema.metadata[features.CONTRACT_KEY]
+    assert json.loads(meta)["key"] == ["event_id"]

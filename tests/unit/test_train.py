@@ -1,0 +1,118 @@
+"""train: fit core, byte-stable skops file, trusted-types loading, card, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import skops.io as sio
+from conftest_ml import CONTRACT, make_table, write_params, write_split
+from typer.testing import CliRunner
+
+from stages import features, train
+from stages.cli import app
+from stages.config import TrainParams
+from stages.errors import StrataError
+
+PARAMS = TrainParams(seed=42, model="hist_gradient_boosting", hyperparams={"max_iter": 20})
+
+
+def test_fit_reports_training_facts() -> None:
+    model, facts = train.fit(make_table(90), CONTRACT, PARAMS)
+    assert facts["rows"] == 90
+    assert sum(facts["class_counts"].values()) == 90
+    assert facts["matrix_shape"] == [90, 7]  # entry_point + ts x3 + height + speed + code_ok
+    assert facts["matrix_bytes"] == 90 * 7 * 8
+    assert facts["key"] == ["event_id"] and facts["target"] == "label"
+    assert list(model.classes_) == ["animal", "intruder", "resident"]
+
+
+@pytest.mark.parametrize("kind", features.MODELS)
+def test_model_bytes_identical_across_fits(kind: str) -> None:
+    small = {"hist_gradient_boosting": {"max_iter": 10}, "random_forest": {"n_estimators": 10}}
+    params = TrainParams(seed=1, model=kind, hyperparams=small.get(kind, {}))
+    first = train.stable_dumps(train.fit(make_table(90), CONTRACT, params)[0])
+    second = train.stable_dumps(train.fit(make_table(90), CONTRACT, params)[0])
+    assert first == second
+
+
+def test_stable_bytes_load_and_predict_like_the_fitted_model(tmp_path: Path) -> None:
+    model, _ = train.fit(make_table(90), CONTRACT, PARAMS)
+    path = tmp_path / "m.skops"
+    path.write_bytes(train.stable_dumps(model))
+    loaded = features.load_model(path)
+    test = make_table(20, seed=4)
+    np.testing.assert_array_equal(
+        features.predict(loaded, test, "t")[0], features.predict(model, test, "t")[0]
+    )
+
+
+def test_load_refuses_types_outside_the_trusted_list(tmp_path: Path) -> None:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "evil.skops"
+    sio.dump(Pipeline([("f", FunctionTransformer(json.loads))]), path)
+    with pytest.raises(
+        StrataError, match=r"evil\.skops: model holds types outside the trusted list: json\.loads$"
+    ):
+        features.load_model(path)
+
+
+def test_cli_train_writes_model_and_card(tmp_path: Path) -> None:
+    paths = write_split(tmp_path)
+    model, card = tmp_path / "models" / "model.skops", tmp_path / "models" / "card.json"
+    args = ["train", "--params", str(paths["params"]), "--train", str(paths["train"])]
+    args += ["--summary", str(paths["summary"]), "--model", str(model), "--card", str(card)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("strata train: 160 rows, 3 classes, hist_gradient_boosting, ")
+    info = json.loads(card.read_text())
+    assert info["model"]["sha256"] == train.sha256_bytes(model.read_bytes())
+    assert info["lineage"]["partitions"] == ["acme/0123456789abcdef", "birch/fedcba9876543210"]
+    assert [c["name"] for c in info["input_schema"]] == ["ts", "entry_point", "height", "speed", "code_ok"]
+    assert info["input_schema"][0]["arrow_type"] == "timestamp[us, tz=UTC]"
+    labels = pq.read_table(paths["train"], columns=["label"])["label"].to_pylist()
+    assert info["training"]["class_counts"] == {
+        c: labels.count(c) for c in ("animal", "intruder", "resident")
+    }
+    first = model.read_bytes()
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert model.read_bytes() == first
+
+
+def test_cli_train_unknown_hyperparam_is_one_line_exit_2(tmp_path: Path) -> None:
+    paths = write_split(tmp_path)
+    write_params(paths["params"], "random_forest", "{n_trees: 3}")
+    args = ["train", "--params", str(paths["params"]), "--train", str(paths["train"])]
+    args += [
+        "--summary",
+        str(paths["summary"]),
+        "--model",
+        str(tmp_path / "m"),
+        "--card",
+        str(tmp_path / "c"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert (
+        "strata train: error: train.hyperparams.n_trees: unknown hyperparam for random_forest"
+        in result.output
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def test_stable_zip_has_fixed_timestamps_and_renumbered_files() -> None:
+    import io
+    import zipfile
+
+    model, _ = train.fit(make_table(60), CONTRACT, PARAMS)
+    archive = zipfile.ZipFile(io.BytesIO(train.stable_dumps(model)))
+    assert {info.date_time for info in archive.infolist()} == {train.ZIP_EPOCH}
+    names = archive.namelist()
+    assert names == sorted(names) and "schema.json" in names
+    stems = [int(name.split(".")[0]) for name in names if name != "schema.json"]
+    assert all(stem < 10_000 for stem in stems)  # sequence numbers, not id() addresses
