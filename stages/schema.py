@@ -1,0 +1,393 @@
+"""The data contract applied to one record batch: the pure, typed core of the ``validate`` stage.
+
+Input is a partition batch (every delivered column ``pa.string()`` plus ``_row`` int64); output is the clean
+rows (contract columns, canonical names and types, then ``_source``, ``_batch``, ``_row``) and the
+quarantined rows (raw delivered strings, ``_row`` and a ``reason``). Nothing is lost: every input row ends in
+exactly one of the two. Everything is vectorized (pyarrow.compute + numpy, type parsers in stages.parse,
+units in stages.units, one thread per column on big batches); reason strings are built only for failing rows.
+
+Semantics (the README repeats them):
+
+- Columns: a contract column matches a delivered column by exact name, then an alias, then a normalized
+  name (case-insensitive, spaces/dashes/dots -> ``_``), for the name and each alias. A missing *required*
+  column, or two delivered columns for one contract column, is a ``SchemaError`` (the whole datum fails).
+  An absent optional column is all-null. Delivered columns outside the contract are dropped from clean
+  rows (kept in quarantine rows) and counted nowhere.
+- Missing: null, or a value in ``na_values`` compared after stripping whitespace. Missing in a required
+  column quarantines the row; in an optional column it is null.
+- Types (values are stripped first): string; category (must be one of ``values``, case-sensitive; a
+  string column with ``values`` is checked the same way); int (``[+-]digits``, also ``3.0``-style integral
+  decimals; int64 overflow is unparseable); float (``[+-]`` decimal with optional exponent: ``1``, ``.5``,
+  ``1.``, ``1e-3``; ``12,5``, ``abc``, ``inf``, ``nan`` and overflow to infinity are unparseable); bool
+  (``true_values``/``false_values``, exact); timestamp: ``YYYY-MM-DD[T ]hh:mm:ss``, optional ``.f`` (1-9
+  digits, truncated to microseconds), optional ``Z``/``+hh``/``+hhmm``/``+hh:mm`` (hours <= 23), stored as
+  UTC; naive means UTC; impossible dates/times (``2026-02-30``, ``25:61``, second 60) are unparseable.
+  With ``format`` set, pyarrow's strptime parses instead (note: strptime rolls ``Feb 30`` over to March).
+- Units: ``source_units[source][column]`` converts that source's numbers to the column's ``unit``
+  (stages.units) before the range check; int columns are rounded after converting. An unknown pair is a
+  ``SchemaError`` before any row is read.
+- Rules, all checked per row (one message per failing column, contract order, joined with ``"; "``):
+  ``missing required 'c'``, ``unparseable <type> in 'c': '<raw>'``, ``out of range in 'c': v > max m`` (or
+  ``< min``, on the converted value), ``not allowed in 'c': '<raw>'``. ``reasons`` counts rows per
+  ``"<kind>: <column>"``, e.g. ``"unparseable float: weight"``; a row failing twice counts twice.
+- Clean rows: contract order, canonical names and types, then ``_source``, ``_batch`` (datum id), ``_row``.
+  Quarantine rows: the delivered columns as delivered (raw strings, before stripping), ``_row``, ``reason``.
+- Duplicates (``KeyDeduper``): first occurrence by processing order (lowest ``_row`` within a batch) wins;
+  the key is ``contract.key``, or all contract columns' cleaned values when the key is empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from stages.errors import SchemaError
+from stages.units import conversion
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from stages.config import ColumnSpec, Contract
+
+ROW, SOURCE, BATCH, REASON = "_row", "_source", "_batch", "reason"
+METADATA_KEY = b"strata.contract"
+NUMERIC = ("int", "float")
+PARALLEL_ROWS = 16384  # below this, threads cost more than they save
+
+
+# ------------------------------------------------------------------------------------------- columns
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[\s.\-]", "_", name.strip()).lower()
+
+
+def resolve_columns(
+    names: Sequence[str], contract: Contract, source: str, where: str
+) -> dict[str, str | None]:
+    """Map each contract column to the delivered column that carries it (None: absent)."""
+    check_units(contract, source, where)
+    delivered = [n for n in names if n != ROW]
+    exact = {n: c for c, spec in contract.columns.items() for n in (c, *spec.aliases)}
+    normal = {_normalize(n): c for c, spec in reversed(contract.columns.items()) for n in (c, *spec.aliases)}
+    found: dict[str, list[str]] = {}
+    for name in delivered:
+        column = exact.get(name) or normal.get(_normalize(name))
+        if column is not None:
+            found.setdefault(column, []).append(name)
+    mapping: dict[str, str | None] = {}
+    for column, spec in contract.columns.items():
+        hits = found.get(column, [])
+        if len(hits) > 1:
+            both = " and ".join(f"'{h}'" for h in hits)
+            raise SchemaError(f"{where}: delivered columns {both} both map to contract column '{column}'")
+        if not hits and spec.required:
+            raise SchemaError(
+                f"{where}: missing required column '{column}' (delivered: {', '.join(delivered)})"
+            )
+        mapping[column] = hits[0] if hits else None
+    return mapping
+
+
+def check_units(contract: Contract, source: str, where: str) -> None:
+    """Raise SchemaError for a unit conversion this source needs but stages.units cannot do."""
+    for column, unit in contract.source_units.get(source, {}).items():
+        spec = contract.columns[column]
+        what = f"{where}: column '{column}' of source '{source}'"
+        if spec.type not in NUMERIC:
+            raise SchemaError(f"{what}: unit conversion needs an int or float column, not {spec.type}")
+        conversion(unit, spec.unit, what)
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    return types.get(kind, pa.timestamp("us", tz="UTC") if kind == "timestamp" else pa.string())
+
+
+def clean_schema(contract: Contract) -> pa.Schema:
+    """Contract columns (required ones non-nullable), then lineage columns, with the contract as metadata."""
+    import pyarrow as pa
+
+    fields = [pa.field(c, _arrow_type(s.type), nullable=not s.required) for c, s in contract.columns.items()]
+    lineage = [(SOURCE, pa.string()), (BATCH, pa.string()), (ROW, pa.int64())]
+    fields += [pa.field(name, kind, nullable=False) for name, kind in lineage]
+    roles = {
+        c: {"type": s.type, "feature": s.feature, "unit": s.unit, "values": list(s.values)}
+        for c, s in contract.columns.items()
+    }
+    meta = {"key": list(contract.key), "target": contract.target, "columns": roles}
+    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta, separators=(",", ":")).encode()})
+
+
+def quarantine_schema(delivered: Sequence[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    names = [n for n in delivered if n != ROW]
+    return pa.schema([*(pa.field(n, pa.string()) for n in names), (ROW, pa.int64()), (REASON, pa.string())])
+
+
+# ---------------------------------------------------------------------------------------- validation
+
+
+@dataclasses.dataclass(frozen=True)
+class Validated:
+    """One batch through the contract: clean rows, quarantined rows, and rows per ``"<kind>: <column>"``."""
+
+    clean: pa.Table
+    quarantine: pa.Table
+    reasons: dict[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    """One contract column of one batch: typed values and one row mask per broken rule."""
+
+    column: str
+    spec: ColumnSpec
+    values: pa.Array
+    raw: pa.Array | None
+    failures: dict[str, np.ndarray]  # missing | unparseable | low | high | not_allowed
+
+
+def validate_batch(
+    batch: pa.RecordBatch, contract: Contract, mapping: dict[str, str | None], source: str, datum: str
+) -> Validated:
+    """Split ``batch`` into contract-typed clean rows and quarantined raw rows (input is not modified)."""
+    import numpy as np
+    import pyarrow as pa
+
+    where = f"{source}/{datum}"
+    check_units(contract, source, where)
+    if ROW not in batch.schema.names:
+        raise SchemaError(f"{where}: batch has no '{ROW}' column")
+    checked = _check_all(batch, contract, mapping, source=source, where=where)
+    bad = np.zeros(batch.num_rows, bool)
+    for col in checked:
+        for mask in col.failures.values():
+            bad |= mask
+    good = pa.array(~bad)
+    n = batch.num_rows
+    lineage = [
+        pa.repeat(source, n).cast(pa.string()),
+        pa.repeat(datum, n).cast(pa.string()),
+        batch.column(ROW),
+    ]
+    arrays = [a.filter(good) for a in (*(c.values for c in checked), *lineage)]
+    clean = pa.Table.from_arrays(arrays, schema=clean_schema(contract))
+    return Validated(clean, _quarantine(batch, checked, bad), _count(checked))
+
+
+def _check_all(
+    batch: pa.RecordBatch, contract: Contract, mapping: dict[str, str | None], *, source: str, where: str
+) -> list[_Checked]:
+    """Check every contract column; columns are independent, so big batches use a thread per core
+    (pyarrow kernels and numpy release the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(column: str) -> _Checked:
+        return _check(batch, contract, column, mapping.get(column), source=source, where=where)
+
+    workers = min(os.cpu_count() or 1, len(contract.columns))
+    if batch.num_rows < PARALLEL_ROWS or workers < 2:
+        return [one(c) for c in contract.columns]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, contract.columns))
+
+
+def _check(
+    batch: pa.RecordBatch, contract: Contract, column: str, delivered: str | None, *, source: str, where: str
+) -> _Checked:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from stages.parse import PARSERS, to_numpy_mask
+
+    spec = contract.columns[column]
+    if delivered is None:
+        if spec.required:
+            raise SchemaError(f"{where}: no delivered column for required column '{column}'")
+        return _Checked(column, spec, pa.nulls(batch.num_rows, _arrow_type(spec.type)), None, {})
+    if delivered not in batch.schema.names:
+        raise SchemaError(f"{where}: column '{delivered}' (for '{column}') is not in the batch")
+    raw = batch.column(delivered)
+    if raw.type != pa.string():  # the partition format says string; large_string/others are cast, not trusted
+        raw = raw.cast(pa.string())
+    stripped = pc.utf8_trim_whitespace(raw)
+    na = pa.array([v.strip() for v in contract.na_values], pa.string())
+    missing = ~to_numpy_mask(stripped.is_valid()) | to_numpy_mask(pc.is_in(stripped, value_set=na))
+    values, ok = PARSERS[spec.type](stripped, ~missing, spec, contract)
+    failures = {"missing": missing} if spec.required else {}
+    failures["unparseable"] = ~missing & ~ok
+    values = _convert(values, contract.source_units.get(source, {}).get(column), spec, where)
+    failures.update(_limits(values, ok, spec))
+    return _Checked(column, spec, values, raw, failures)
+
+
+def _convert(values: pa.Array, source_unit: str | None, spec: ColumnSpec, where: str) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not source_unit or source_unit == spec.unit:
+        return values
+    scale, offset = conversion(source_unit, spec.unit, where)
+    converted = pc.add(pc.multiply(values.cast(pa.float64()), scale), offset)
+    return pc.round(converted).cast(pa.int64(), safe=False) if spec.type == "int" else converted
+
+
+def _limits(values: pa.Array, ok: np.ndarray, spec: ColumnSpec) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from stages.parse import to_numpy_mask
+
+    out = {}
+    if spec.type in NUMERIC:
+        numbers = pc.fill_null(values, 0).to_numpy()
+        if spec.min is not None:
+            out["low"] = ok & (numbers < spec.min)
+        if spec.max is not None:
+            out["high"] = ok & (numbers > spec.max)
+    elif spec.values and spec.type in ("string", "category"):
+        allowed = pa.array(spec.values, pa.string())
+        out["not_allowed"] = ok & ~to_numpy_mask(pc.is_in(values, value_set=allowed))
+    return out
+
+
+def _count(checked: list[_Checked]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for col in checked:
+        for kind, mask in col.failures.items():
+            label = _label(kind, col)
+            hits = int(mask.sum())
+            if hits:
+                counts[label] = counts.get(label, 0) + hits
+    return counts
+
+
+def _label(kind: str, col: _Checked) -> str:
+    words = {
+        "missing": "missing required",
+        "unparseable": f"unparseable {col.spec.type}",
+        "low": "out of range",
+    }
+    words |= {"high": "out of range", "not_allowed": "not allowed"}
+    return f"{words[kind]}: {col.column}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _message(kind: str, col: _Checked, rows: pa.Array) -> pa.Array:
+    """The reason text for ``kind`` in this column, for the quarantined ``rows`` (built only for them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    c, spec = col.column, col.spec
+    if kind == "missing":
+        return pa.repeat(f"missing required '{c}'", len(rows)).cast(pa.string())
+    if kind in ("unparseable", "not_allowed"):
+        assert col.raw is not None
+        head = f"unparseable {spec.type} in '{c}': '" if kind == "unparseable" else f"not allowed in '{c}': '"
+        return pc.binary_join_element_wise(head, col.raw.take(rows), "'", "")
+    limit = f" > max {_number(spec.max or 0)}" if kind == "high" else f" < min {_number(spec.min or 0)}"
+    shown = col.values.take(rows).cast(pa.string())
+    return pc.binary_join_element_wise(f"out of range in '{c}': ", shown, limit, "")
+
+
+def _quarantine(batch: pa.RecordBatch, checked: list[_Checked], bad: np.ndarray) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = pa.array(np.flatnonzero(bad), pa.int64())
+    parts = []
+    for col in checked:
+        for kind, mask in col.failures.items():
+            hit = pa.array(mask[rows.to_numpy()])
+            if pc.any(hit).as_py():
+                parts.append(pc.if_else(hit, _message(kind, col, rows), pa.scalar(None, pa.string())))
+    if parts:
+        reason = pc.binary_join_element_wise(*parts, "; ", null_handling="skip")
+    else:
+        reason = pa.array([], pa.string())
+    names = [n for n in batch.schema.names if n != ROW]
+    arrays = [batch.column(n).take(rows) for n in names]
+    return pa.Table.from_arrays(
+        [*arrays, batch.column(ROW).take(rows), reason], schema=quarantine_schema(names)
+    )
+
+
+# ---------------------------------------------------------------------------------------- duplicates
+
+
+class KeyDeduper:
+    """Drops rows whose key was already seen, in this chunk or an earlier one (first occurrence wins).
+
+    Keeps only a 64-bit hash per distinct key (pandas' SipHash-based ``hash_pandas_object``, columns
+    combined; 8 bytes a key, in sorted numpy blocks merged like an LSM tree). Two distinct keys collide with
+    probability about n**2 / 2**65 for n keys (3e-6 at 10 million); a collision would drop a distinct row as
+    a duplicate. With an empty ``contract.key`` the hash covers every contract column's cleaned value, so
+    only exact duplicates go. Rows with a null in a key column are never treated as duplicates.
+    """
+
+    def __init__(self) -> None:
+        self._blocks: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks)
+
+    def drop_seen(self, clean: pa.Table, contract: Contract) -> tuple[pa.Table, int]:
+        import numpy as np
+
+        if clean.num_rows == 0:
+            return clean, 0
+        hashes, hashed = _row_hashes(clean, contract)
+        order = np.flatnonzero(hashed)
+        order = order[np.argsort(clean.column(ROW).to_numpy()[order], kind="stable")]
+        distinct, first = np.unique(hashes[order], return_index=True)
+        new = ~self._contains(distinct)
+        self._add(distinct[new])
+        keep = np.sort(np.concatenate([order[first[new]], np.flatnonzero(~hashed)]))
+        return clean.take(keep), clean.num_rows - len(keep)
+
+    def _contains(self, values: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        found = np.zeros(len(values), bool)
+        for block in self._blocks:
+            at = np.minimum(np.searchsorted(block, values), len(block) - 1)
+            found |= block[at] == values
+        return found
+
+    def _add(self, values: np.ndarray) -> None:
+        import numpy as np
+
+        if len(values):
+            self._blocks.append(values)
+        while len(self._blocks) > 1 and len(self._blocks[-2]) <= 2 * len(self._blocks[-1]):
+            merged = np.concatenate(self._blocks[-2:])
+            merged.sort()
+            self._blocks[-2:] = [merged]
+
+
+def _row_hashes(clean: pa.Table, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    """(uint64 hash per row, rows that take part: no null key column)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    columns = list(contract.key or contract.columns)
+    frame = clean.select(columns).to_pandas()
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
+    hashed = np.ones(clean.num_rows, bool)
+    for column in contract.key:
+        hashed &= pc.is_valid(clean.column(column)).to_numpy(zero_copy_only=False)
+    return hashes, hashed
