@@ -13,7 +13,19 @@ from typing import Any, TypeVar
 
 import typer
 
-from stages import evaluate, ingest, predict, simulate, split, train, validate
+from stages import (
+    evaluate,
+    ingest,
+    lineage,
+    predict,
+    report,
+    simulate,
+    snapshots,
+    split,
+    storage,
+    train,
+    validate,
+)
 from stages.errors import StrataError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,6 +66,22 @@ register(app, "split", split.command)
 register(app, "train", train.command)
 register(app, "evaluate", evaluate.command)
 register(app, "predict", predict.command)
+for _name, _func in storage.COMMANDS.items():
+    _help = (_func.__doc__ or "").strip().split("\n\n")[0]
+    storage.app.command(_name, help=_help)(edge(f"storage {_name}", _func))
+app.add_typer(storage.app, name="storage")
+register(app, "lineage", lineage.command)
+register(app, "report", report.command)
+
+snapshots_app = typer.Typer(help="Data snapshots at git revisions: list/show/diff/checkout.")
+app.add_typer(snapshots_app, name="snapshots")
+for _verb, _func in (
+    ("list", snapshots.list_command),
+    ("show", snapshots.show_command),
+    ("diff", snapshots.diff_command),
+    ("checkout", snapshots.checkout_command),
+):
+    snapshots_app.command(_verb, help=(_func.__doc__ or "").strip())(edge(f"snapshots {_verb}", _func))
 
 
 def main() -> None:

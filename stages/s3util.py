@@ -50,12 +50,6 @@ class Roles:
     tiers: dict[str, Tier]
     grants: dict[str, dict[str, str]]
 
-    def tier_by_remote(self, remote: str) -> Tier:
-        for tier in self.tiers.values():
-            if tier.remote == remote:
-                return tier
-        raise ConfigError(f"no tier uses DVC remote '{remote}' (tiers: {', '.join(self.tiers)})")
-
     def role(self, name: str) -> dict[str, str]:
         if name not in self.grants:
             raise ConfigError(f"unknown role '{name}' (roles: {', '.join(self.grants)})")
@@ -138,7 +132,12 @@ def start_server(port: int, no_auth_count: int, log_path: Path, timeout: float =
     argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,7 +148,9 @@ def start_server(port: int, no_auth_count: int, log_path: Path, timeout: float =
             return proc.pid
         time.sleep(0.05)
     stop_server(proc.pid)
-    raise StorageError(f"moto_server did not listen on {LOOPBACK}:{port} within {timeout:.0f}s; see {log_path}")
+    raise StorageError(
+        f"moto_server did not listen on {LOOPBACK}:{port} within {timeout:.0f}s; see {log_path}"
+    )
 
 
 def is_listening(port: int, host: str = LOOPBACK) -> bool:

@@ -18,7 +18,9 @@ import typer
 from stages import s3util
 from stages.errors import ConfigError, StorageError
 
-app = typer.Typer(help="Object storage tiers: loopback S3 server, roles, push/pull per tier.", no_args_is_help=True)
+app = typer.Typer(
+    help="Object storage tiers: loopback S3 server, roles, push/pull per tier.", no_args_is_help=True
+)
 
 STATE_DIR = ".strata"
 STATE_FILE = "storage.json"
@@ -27,6 +29,7 @@ CONFIG_LOCAL = Path(".dvc") / "config.local"
 RepoOpt = Annotated[Path, typer.Option(help="The DVC project (git work tree) to act on.")]
 RolesOpt = Annotated[Path, typer.Option(help="Tiers and roles (relative to --repo).")]
 TierOpt = Annotated[str, typer.Option(help="Which tier: raw, shared or all.")]
+JobsOpt = Annotated[int, typer.Option(help="Parallel transfers (dvc -j).")]
 DEFAULT_ROLES = Path("storage/roles.yaml")
 
 
@@ -88,7 +91,9 @@ def read_credentials(repo: Path, role: str) -> tuple[s3util.Credentials, str]:
     return creds, values.get("AWS_ENDPOINT_URL", "")
 
 
-def write_config_local(repo: Path, remotes: list[str], endpoint: str, creds: s3util.Credentials | None) -> Path:
+def write_config_local(
+    repo: Path, remotes: list[str], endpoint: str, creds: s3util.Credentials | None
+) -> Path:
     """Point each DVC remote at the endpoint with these keys in .dvc/config.local, keeping other settings."""
     from configobj import ConfigObj
 
@@ -193,14 +198,16 @@ def use(
     role: Annotated[str, typer.Argument(help="engineer, ci, reviewer (storage/roles.yaml).")],
     repo: RepoOpt = Path("."),
 ) -> None:
-    """Switch identity: write the role's keys and the endpoint for every tier's remote to .dvc/config.local."""
+    """Switch identity: write the role's keys and the endpoint of every tier's remote to .dvc/config.local."""
     state = State.load(repo)
     if state is None:
         raise StorageError("no server is running here: `strata storage up` first")
     roles = s3util.load_roles(Path(state.roles_file))
     roles.role(role)
     creds, endpoint = read_credentials(repo, role)
-    path = write_config_local(repo, [t.remote for t in roles.tiers.values()], endpoint or state.endpoint, creds)
+    path = write_config_local(
+        repo, [t.remote for t in roles.tiers.values()], endpoint or state.endpoint, creds
+    )
     state.role = role
     state.save(repo)
     grants = ", ".join(f"{tier}:{level}" for tier, level in roles.role(role).items())
@@ -216,20 +223,20 @@ def status(repo: RepoOpt = Path(".")) -> None:
     alive = s3util.pid_alive(state.pid) and s3util.is_listening(state.port)
     roles = s3util.load_roles(Path(state.roles_file))
     tiers = ", ".join(f"{t.name}={t.url} (remote {t.remote})" for t in roles.tiers.values())
-    role = current_role(repo, state, roles)
+    role = current_role(repo, roles)
     typer.echo(f"endpoint: {state.endpoint} pid {state.pid} {'up' if alive else 'DOWN'}")
     typer.echo(f"role:     {role or '(none: strata storage use ROLE)'}")
     typer.echo(f"tiers:    {tiers}")
 
 
-def current_role(repo: Path, state: State, roles: s3util.Roles) -> str:
-    """The role whose key is in .dvc/config.local (the state file may be stale if someone edited it)."""
+def current_role(repo: Path, roles: s3util.Roles) -> str:
+    """The role whose key is in .dvc/config.local (not the state file: someone may have edited the config)."""
     key_id = current_key_id(repo, next(iter(roles.tiers.values())).remote)
     for role in roles.grants:
         path = credentials_path(repo, role)
         if key_id and path.exists() and read_credentials(repo, role)[0].access_key_id == key_id:
             return role
-    return f"unknown key {key_id[:8]}..." if key_id else state.role
+    return f"unknown key {key_id[:8]}..." if key_id else ""
 
 
 def policies(
@@ -244,12 +251,12 @@ def policies(
     typer.echo(f"policies: {len(parsed.grants)} written to {out} ({', '.join(parsed.grants)})")
 
 
-def push(tier: TierOpt = "all", repo: RepoOpt = Path("."), jobs: Annotated[int, typer.Option()] = 4) -> None:
+def push(tier: TierOpt = "all", repo: RepoOpt = Path("."), jobs: JobsOpt = 4) -> None:
     """Push the DVC outputs of one tier (or all) to that tier's remote; errors name the tier and role."""
     _transfer("push", tier, repo, jobs)
 
 
-def pull(tier: TierOpt = "shared", repo: RepoOpt = Path("."), jobs: Annotated[int, typer.Option()] = 4) -> None:
+def pull(tier: TierOpt = "shared", repo: RepoOpt = Path("."), jobs: JobsOpt = 4) -> None:
     """Pull the DVC outputs of one tier (or all) from that tier's remote into the workspace."""
     _transfer("pull", tier, repo, jobs)
 
@@ -264,7 +271,8 @@ def _transfer(verb: str, tier: str, repo: Path, jobs: int) -> None:
             raise ConfigError(f"unknown tier '{name}' (tiers: {', '.join(roles.tiers)}, all)")
     role = _role_label(repo, roles)
     for name in names:
-        line = remotes.transfer(verb, repo, roles.tiers[name], role, _endpoint(repo, roles.tiers[name]), jobs)
+        tier_ = roles.tiers[name]
+        line = remotes.transfer(verb, repo, tier_, who=role, endpoint=_endpoint(repo, tier_), jobs=jobs)
         typer.echo(line)
 
 
@@ -274,10 +282,12 @@ def _roles_for(repo: Path) -> s3util.Roles:
 
 
 def _role_label(repo: Path, roles: s3util.Roles) -> str:
+    """Who is pushing, for messages: "role 'reviewer'", "unknown key AKIA1234..." or the AWS identity."""
     state = State.load(repo)
-    if state is not None:
-        return current_role(repo, state, roles) or "(no keys)"
-    return os.environ.get("STRATA_ROLE", "(current AWS identity)")
+    role = current_role(repo, roles) if state is not None else os.environ.get("STRATA_ROLE", "")
+    if role in roles.grants:
+        return f"role '{role}'"
+    return role or "the current AWS identity"
 
 
 def _endpoint(repo: Path, tier: s3util.Tier) -> str:
@@ -288,4 +298,12 @@ def _endpoint(repo: Path, tier: s3util.Tier) -> str:
     return str(section.get("endpointurl", "")) or os.environ.get("AWS_ENDPOINT_URL", "") or "AWS S3"
 
 
-COMMANDS = {"up": up, "down": down, "use": use, "status": status, "policies": policies, "push": push, "pull": pull}
+COMMANDS = {
+    "up": up,
+    "down": down,
+    "use": use,
+    "status": status,
+    "policies": policies,
+    "push": push,
+    "pull": pull,
+}
