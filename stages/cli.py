@@ -54,34 +54,40 @@ def edge(name: str, func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def register(target: typer.Typer, name: str, func: Callable[..., Any]) -> None:
+def register(target: typer.Typer, name: str, func: Callable[..., Any], group: str = "") -> None:
+    """Add ``func`` as command ``name`` (help = its docstring's first paragraph), behind the error edge."""
     doc = (func.__doc__ or "").strip().split("\n\n")[0]
-    target.command(name, help=doc)(edge(name, func))
+    target.command(name, help=doc)(edge(f"{group} {name}".strip(), func))
 
 
-register(app, "simulate", simulate.command)
-register(app, "ingest", ingest.command)
-register(app, "validate", validate.command)
-register(app, "split", split.command)
-register(app, "train", train.command)
-register(app, "evaluate", evaluate.command)
-register(app, "predict", predict.command)
+for _name, _func in {
+    "simulate": simulate.command,
+    "ingest": ingest.command,
+    "validate": validate.command,
+    "split": split.command,
+    "train": train.command,
+    "evaluate": evaluate.command,
+    "predict": predict.command,
+    "lineage": lineage.command,
+    "report": report.command,
+}.items():
+    register(app, _name, _func)
+
 for _name, _func in storage.COMMANDS.items():
-    _help = (_func.__doc__ or "").strip().split("\n\n")[0]
-    storage.app.command(_name, help=_help)(edge(f"storage {_name}", _func))
+    register(storage.app, _name, _func, group="storage")
 app.add_typer(storage.app, name="storage")
-register(app, "lineage", lineage.command)
-register(app, "report", report.command)
 
-snapshots_app = typer.Typer(help="Data snapshots at git revisions: list/show/diff/checkout.")
+snapshots_app = typer.Typer(
+    help="Data snapshots at git revisions: list, show, diff, checkout.", no_args_is_help=True
+)
+for _name, _func in {
+    "list": snapshots.list_command,
+    "show": snapshots.show_command,
+    "diff": snapshots.diff_command,
+    "checkout": snapshots.checkout_command,
+}.items():
+    register(snapshots_app, _name, _func, group="snapshots")
 app.add_typer(snapshots_app, name="snapshots")
-for _verb, _func in (
-    ("list", snapshots.list_command),
-    ("show", snapshots.show_command),
-    ("diff", snapshots.diff_command),
-    ("checkout", snapshots.checkout_command),
-):
-    snapshots_app.command(_verb, help=(_func.__doc__ or "").strip())(edge(f"snapshots {_verb}", _func))
 
 
 def main() -> None:
