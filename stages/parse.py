@@ -24,6 +24,7 @@ INT_RE = r"^[+-]?\d+(\.0*)?$"
 TS_SUFFIX_RE = r"^(?:\.(?P<frac>\d{1,9}))?(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?$"
 _TS_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)  # YYYY-MM-DD?hh:mm:ss
 _TS_LEN = 19
+_DATE_LEN = 10
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -147,6 +148,7 @@ def parse_iso(s: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     import numpy as np
 
     n = len(s)
+    s = _pad_dates(s, present)
     raw = s if s.offset == 0 else s.take(np.arange(n))
     _, offsets_buf, data_buf = raw.buffers()
     offsets = np.frombuffer(offsets_buf, np.int32, n + 1) if offsets_buf else np.zeros(n + 1, np.int32)
@@ -165,6 +167,19 @@ def parse_iso(s: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         micros[long_rows] += shift
         ok[long_rows] &= good_suffix
     return micros, ok
+
+
+def _pad_dates(s: pa.Array, present: np.ndarray) -> pa.Array:
+    """A date alone (``YYYY-MM-DD``, common in real exports) means midnight UTC of that day."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dates = present & (pc.utf8_length(s).to_numpy(zero_copy_only=False) == _DATE_LEN)
+    if not dates.any():
+        return s
+    padded = pc.binary_join_element_wise(s, "T00:00:00", "")
+    return pc.if_else(pa.array(dates), padded, s).cast(pa.string())
 
 
 def _iso_prefix(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

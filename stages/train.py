@@ -92,10 +92,17 @@ def fit(table: pa.Table, contract: dict[str, Any], params: TrainParams) -> tuple
     columns = features.input_columns(contract, params.drop_columns)
     inputs = [(name, ctype) for name, ctype, _ in columns]
     target = contract["target"]
+    if table.num_rows == 0:
+        raise SchemaError(
+            "train table: no rows to train on (all were quarantined or duplicates; see the reasons in "
+            "data/clean/manifest.json)"
+        )
     if table[target].null_count:
         raise SchemaError(f"target '{target}' has {table[target].null_count} missing values")
     frame = features.to_frame(table, inputs, "train table")
     y = np.asarray(table[target].to_pylist(), dtype=object)
+    if len(set(y)) < 2:
+        raise SchemaError(f"train table: target '{target}' has only the class {y[0]!r}; need at least two")
     model = features.build_pipeline(
         columns, params.model, params.hyperparams, params.seed, params.class_weight
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -24,17 +23,15 @@ def ran_stages(output: str) -> list[str]:
 
 
 def test_fresh_clone_repro_noop_and_force_are_deterministic(project: Project) -> None:
-    started = time.perf_counter()
-    first = project.run("dvc", "repro")
-    seconds = time.perf_counter() - started
+    first = project.run("dvc", "repro")  # its time is measured by bench/, not asserted here
     assert ran_stages(first.stdout) == ["simulate", "ingest", "validate", "split", "train", "evaluate"]
-    assert seconds < 90, f"default pipeline took {seconds:.0f}s"
     metrics = json.loads((project.path / "eval/metrics.json").read_text())
     assert 0.6 < metrics["macro_f1"] < 0.99  # learnable, not trivial
     card = json.loads((project.path / "models/card.json").read_text())
     assert (
-        card["data"]["partitions"]
-        == json.loads((project.path / "data/split/summary.json").read_text())["partitions"]
+        card["lineage"]["partitions"]
+        == sorted(json.loads((project.path / "data/split/summary.json").read_text())["partitions"])
+        != []
     )
 
     again = project.run("dvc", "repro")

@@ -116,3 +116,12 @@ def test_stable_zip_has_fixed_timestamps_and_renumbered_files() -> None:
     assert names == sorted(names) and "schema.json" in names
     stems = [int(name.split(".")[0]) for name in names if name != "schema.json"]
     assert all(stem < 10_000 for stem in stems)  # sequence numbers, not id() addresses
+
+
+def test_no_rows_or_one_class_is_a_clear_error() -> None:
+    table = make_table(90)
+    with pytest.raises(StrataError, match=r"^train table: no rows to train on \(all were quarantined"):
+        train.fit(table.slice(0, 0), CONTRACT, PARAMS)
+    one = table.filter(np.asarray(table["label"].to_pylist()) == "animal")
+    with pytest.raises(StrataError, match=r"^train table: target 'label' has only the class 'animal'; need at"):
+        train.fit(one, CONTRACT, PARAMS)
