@@ -60,7 +60,7 @@ def register(target: typer.Typer, name: str, func: Callable[..., Any], group: st
     target.command(name, help=doc)(edge(f"{group} {name}".strip(), func))
 
 
-for _name, _func in {
+VERBS: dict[str, Callable[..., Any]] = {
     "simulate": simulate.command,
     "ingest": ingest.command,
     "validate": validate.command,
@@ -70,7 +70,15 @@ for _name, _func in {
     "predict": predict.command,
     "lineage": lineage.command,
     "report": report.command,
-}.items():
+}
+SNAPSHOT_VERBS: dict[str, Callable[..., Any]] = {
+    "list": snapshots.list_command,
+    "show": snapshots.show_command,
+    "diff": snapshots.diff_command,
+    "checkout": snapshots.checkout_command,
+}
+
+for _name, _func in VERBS.items():
     register(app, _name, _func)
 
 for _name, _func in storage.COMMANDS.items():
@@ -80,12 +88,7 @@ app.add_typer(storage.app, name="storage")
 snapshots_app = typer.Typer(
     help="Data snapshots at git revisions: list, show, diff, checkout.", no_args_is_help=True
 )
-for _name, _func in {
-    "list": snapshots.list_command,
-    "show": snapshots.show_command,
-    "diff": snapshots.diff_command,
-    "checkout": snapshots.checkout_command,
-}.items():
+for _name, _func in SNAPSHOT_VERBS.items():
     register(snapshots_app, _name, _func, group="snapshots")
 app.add_typer(snapshots_app, name="snapshots")
 

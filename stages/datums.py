@@ -54,7 +54,8 @@ def plan(
 ) -> Plan:
     """Decide per datum. ``wanted`` maps datum id -> (input token, fingerprint of code+params);
     ``dirs`` maps each output name an entry's ``files`` uses to its directory."""
-    todo, keep = [], []
+    todo: list[str] = []
+    keep: list[str] = []
     for datum, (token, fp) in sorted(wanted.items()):
         entry = done.get(datum)
         fresh = (

@@ -171,7 +171,6 @@ def parse_iso(s: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _pad_dates(s: pa.Array, present: np.ndarray) -> pa.Array:
     """A date alone (``YYYY-MM-DD``, common in real exports) means midnight UTC of that day."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -12,7 +12,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,12 @@ def read_raw(
     """Yield raw-text record batches of one delivered file. ``where`` names the batch in errors."""
     import pyarrow as pa
 
-    reader = {"csv": _csv, "jsonl": _jsonl, "parquet": _parquet}[fmt]
+    readers: dict[str, Callable[..., Iterator[pa.RecordBatch]]] = {
+        "csv": _csv,
+        "jsonl": _jsonl,
+        "parquet": _parquet,
+    }
+    reader = readers[fmt]
     try:
         yield from reader(path, gz, chunk_rows, where, **opts)
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
@@ -50,7 +55,7 @@ def read_raw(
 
 def _header(path: Path, gz: bool, delimiter: str, encoding: str, where: str) -> list[str]:
     opener = gzip.open if gz else open
-    with opener(path, "rt", encoding=encoding, newline="") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding=encoding, newline="") as handle:
         first = next(csv.reader(handle, delimiter=delimiter), None)
     if not first:
         raise SourceError(f"{where}: empty file, no CSV header")
@@ -134,7 +139,7 @@ def _json_text(value: Any) -> str | None:
 
 def _json_lines(path: Path, gz: bool, encoding: str) -> Iterator[tuple[int, str]]:
     opener = gzip.open if gz else open
-    with opener(path, "rt", encoding=encoding) as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding=encoding) as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, line

@@ -21,7 +21,8 @@ Semantics (the README repeats them):
   ``1.``, ``1e-3``; ``12,5``, ``abc``, ``inf``, ``nan`` and overflow to infinity are unparseable); bool
   (``true_values``/``false_values``, exact); timestamp: ``YYYY-MM-DD[T ]hh:mm:ss``, optional ``.f`` (1-9
   digits, truncated to microseconds), optional ``Z``/``+hh``/``+hhmm``/``+hh:mm`` (hours <= 23), stored as
-  UTC; naive means UTC; a date alone (``YYYY-MM-DD``) is midnight UTC; impossible dates/times (``2026-02-30``, ``25:61``, second 60) are unparseable.
+  UTC; naive means UTC; a date alone (``YYYY-MM-DD``) is midnight UTC; impossible dates/times
+  (``2026-02-30``, ``25:61``, second 60) are unparseable.
   With ``format`` set, pyarrow's strptime parses instead (note: strptime rolls ``Feb 30`` over to March).
 - Units: ``source_units[source][column]`` converts that source's numbers to the column's ``unit``
   (stages.units) before the range check; int columns are rounded after converting. An unknown pair is a

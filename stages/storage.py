@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -298,7 +299,7 @@ def _endpoint(repo: Path, tier: s3util.Tier) -> str:
     return str(section.get("endpointurl", "")) or os.environ.get("AWS_ENDPOINT_URL", "") or "AWS S3"
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "up": up,
     "down": down,
     "use": use,

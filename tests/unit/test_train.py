@@ -123,5 +123,7 @@ def test_no_rows_or_one_class_is_a_clear_error() -> None:
     with pytest.raises(StrataError, match=r"^train table: no rows to train on \(all were quarantined"):
         train.fit(table.slice(0, 0), CONTRACT, PARAMS)
     one = table.filter(np.asarray(table["label"].to_pylist()) == "animal")
-    with pytest.raises(StrataError, match=r"^train table: target 'label' has only the class 'animal'; need at"):
+    with pytest.raises(
+        StrataError, match=r"^train table: target 'label' has only the class 'animal'; need at"
+    ):
         train.fit(one, CONTRACT, PARAMS)
