@@ -1,0 +1,84 @@
+"""split: a row's side depends on its key alone; the earliest delivery of a key wins."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stages import ingest, split, validate
+from stages.config import ColumnSpec, Contract, IngestParams, SourceSpec, SplitParams, ValidateParams
+from stages.errors import SchemaError
+
+CONTRACT = Contract(
+    target="label",
+    key=("id",),
+    columns={
+        "id": ColumnSpec(type="string", required=True),
+        "label": ColumnSpec(type="string", required=True),
+    },
+)
+PARAMS = SplitParams(seed=7, test_fraction=0.3)
+
+
+def build(tmp_path, files: dict[str, str]):
+    landing = tmp_path / "landing"
+    for name, text in files.items():
+        (landing / "s" / name).parent.mkdir(parents=True, exist_ok=True)
+        (landing / "s" / name).write_text(text)
+    params = IngestParams(landing="landing", sources=(SourceSpec(name="s", kind="files", path="s"),))
+    ingest.run(params, landing, tmp_path / "partitions", tmp_path / "cache.json")
+    validate.run(
+        ValidateParams(contract=CONTRACT), tmp_path / "partitions", tmp_path / "clean", tmp_path / "q"
+    )
+    counts, order = split.run(
+        PARAMS, tmp_path / "clean", tmp_path / "train.parquet", tmp_path / "test.parquet"
+    )
+    sides = {}
+    for side in ("train", "test"):
+        for row in pq.read_table(tmp_path / f"{side}.parquet").to_pylist():
+            sides[row["id"]] = (side, row["label"])
+    return counts, order, sides
+
+
+def csv(ids, label="x"):
+    return "id,label\n" + "".join(f"{i},{label}\n" for i in ids)
+
+
+def test_rows_never_change_side_as_data_grows(tmp_path):
+    _, _, before = build(tmp_path / "a", {"d1.csv": csv(range(300))})
+    _, _, after = build(tmp_path / "b", {"d1.csv": csv(range(300)), "d2.csv": csv(range(300, 900))})
+    assert {k: after[k] for k in before} == before
+    share = sum(side == "test" for side, _ in after.values()) / len(after)
+    assert 0.25 < share < 0.35
+
+
+def test_duplicate_keys_across_batches_keep_the_earliest_delivery(tmp_path):
+    counts, order, sides = build(tmp_path, {"d2.csv": csv([1, 2], "late"), "d1.csv": csv([1], "early")})
+    assert counts.duplicates == 1 and counts.rows_in == 3 and counts.train + counts.test == 2
+    assert sides["1"][1] == "early" and sides["2"][1] == "late"
+    assert len(order) == 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=50, unique=True), st.integers(0, 2**31)
+)
+def test_side_is_a_function_of_key_and_seed(keys, seed):
+    table = pa.table({"id": keys, "label": ["x"] * len(keys)})
+    hashes = split.key_hash(table, CONTRACT, seed)
+    reversed_hashes = split.key_hash(table.take(list(reversed(range(len(keys))))), CONTRACT, seed)
+    assert list(hashes) == list(reversed(reversed_hashes))
+
+
+def test_clean_files_without_contract_metadata_are_refused(tmp_path):
+    with pytest.raises(SchemaError, match=r"x.parquet: no strata.contract metadata; was it written by"):
+        split.contract_of(pa.schema([("id", pa.string())]), "x.parquet")
+
+
+def test_nothing_to_split_is_a_clear_error(tmp_path):
+    (tmp_path / "clean").mkdir()
+    with pytest.raises(SchemaError, match=r"no clean partitions to split"):
+        split.run(PARAMS, tmp_path / "clean", tmp_path / "train.parquet", tmp_path / "test.parquet")
