@@ -10,13 +10,14 @@ skipped; batches gone from the source are removed; identical to a rebuild from s
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from stages import datums, readers
+from stages import datums, io, readers
 from stages.config import IngestParams, SourceSpec, section
 from stages.io import (
     atomic_path,
@@ -51,9 +52,8 @@ class Delivered:
 
 def source_fingerprint(spec: SourceSpec, chunk_rows: int) -> str:
     """What shapes a partition besides its bytes: the reader code and the parsing options."""
-    return fingerprint(
-        code_fingerprint(readers, datums), chunk_rows, spec.format, spec.delimiter, spec.encoding
-    )
+    code = code_fingerprint(sys.modules[__name__], readers, datums, io)
+    return fingerprint(code, chunk_rows, spec.format, spec.delimiter, spec.encoding)
 
 
 class HashCache:

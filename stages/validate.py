@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stages import datums, schema
+from stages import datums, io, parse, schema, units
 from stages.config import Contract, ValidateParams, section
 from stages.errors import StrataError
 from stages.io import AtomicParquetWriter, code_fingerprint, fingerprint
@@ -170,7 +171,8 @@ def run(
     """Bring clean/ and quarantine/ up to date with the partitions; returns the plan and the entries."""
     inputs = datums.load_entries(partitions)
     contract = params.contract
-    fp = fingerprint(code_fingerprint(schema, datums), dataclasses.asdict(contract), params.chunk_rows)
+    code = code_fingerprint(sys.modules[__name__], schema, parse, units, datums, io)
+    fp = fingerprint(code, dataclasses.asdict(contract), params.chunk_rows)
     dirs = {"clean": clean, "quarantine": quarantine}
     done = datums.load_entries(clean)
     plan = datums.plan({d: (e["sha256"], fp) for d, e in inputs.items()}, done, dirs)
