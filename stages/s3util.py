@@ -235,7 +235,7 @@ def verify_enforced(endpoint: str, bucket: str) -> None:
     """After the bootstrap a request signed with an unknown key must be refused: the window is closed."""
     from botocore.exceptions import ClientError
 
-    rogue = Credentials("rogue", "AKIASTRATAROGUE00000", "not-a-secret")
+    rogue = Credentials("rogue", "STRATA0ROGUE0KEY0000", "not-a-secret")
     try:
         client("s3", endpoint, rogue).list_objects_v2(Bucket=bucket, MaxKeys=1)
     except ClientError as exc:

@@ -163,7 +163,7 @@ def test_wrong_or_missing_key_gets_nothing(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    bogus = s3util.Credentials("x", "AKIASTRANGER00000000", "wrong") if key == "wrong" else None
+    bogus = s3util.Credentials("x", "STRATA0STRANGER00000", "wrong") if key == "wrong" else None
     storage.write_config_local(clone.path, ["raw", "shared"], s3_server.endpoint, bogus)
     for tier in ("shared", "raw"):
         with pytest.raises(AccessDenied, match=rf"tier '{tier}' \(s3://strata-{tier}\)"):
