@@ -19,6 +19,7 @@ from stages import (
     lineage,
     predict,
     report,
+    serve,
     simulate,
     snapshots,
     split,
@@ -68,6 +69,7 @@ VERBS: dict[str, Callable[..., Any]] = {
     "train": train.command,
     "evaluate": evaluate.command,
     "predict": predict.command,
+    "serve": serve.command,
     "lineage": lineage.command,
     "report": report.command,
 }

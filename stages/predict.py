@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -54,7 +55,7 @@ def read_input(
         key = list(contract.get("key", []))
         names = pq.read_schema(path).names
     elif path.suffix in TEXT_FORMATS:
-        table = _read_text(path, [name for name, _ in inputs])
+        table = read_text(path, path.suffix, [name for name, _ in inputs], path)
         names = table.column_names
     else:
         raise SchemaError(f"{path}: unsupported input format '{path.suffix}' (parquet, csv, jsonl)")
@@ -67,32 +68,51 @@ def read_input(
     return table.select(list(dict.fromkeys(wanted))), list(key)
 
 
-def _read_text(path: Path, names: Sequence[str]) -> pa.Table:
-    """csv: every feature column read as text (cast to the model's types later); jsonl: as parsed."""
+def read_text(source: Path | IO[bytes], fmt: str, names: Sequence[str], where: str | Path) -> pa.Table:
+    """csv: every feature column read as text (cast to the model's types later); jsonl: as parsed.
+
+    ``source`` is a file or a byte stream (the server feeds its events here), so both parse alike.
+    """
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.json as pjson
 
     try:
-        if path.suffix == ".csv":
+        if fmt == ".csv":
             options = pcsv.ConvertOptions(
                 column_types={name: pa.string() for name in names}, strings_can_be_null=True
             )
-            return pcsv.read_csv(path, convert_options=options)
-        return pjson.read_json(path)
+            return pcsv.read_csv(source, convert_options=options)
+        return pjson.read_json(source)
     except pa.ArrowInvalid as exc:
-        raise SchemaError(f"{path}: cannot parse ({str(exc).splitlines()[0]})") from exc
+        raise SchemaError(f"{where}: cannot parse ({str(exc).splitlines()[0]})") from exc
 
 
-def _card_key(card: Path | None, model: Path) -> list[str]:
-    """The event key from the model card beside the model; the card must describe this very model file."""
+@dataclass(frozen=True)
+class Loaded:
+    """A verified model: the fitted Pipeline, its card ({} if there is none), event key and file sha256."""
+
+    model: Any
+    card: dict[str, Any]
+    key: list[str]
+    sha256: str
+
+
+def load(model: Path, card: Path | None = None) -> Loaded:
+    """Load the model (trusted types only) and its card; the card must describe this very model file.
+
+    The card defaults to card.json beside the model and may be absent; one named explicitly must exist.
+    """
+    fitted = features.load_model(model)
+    digest = sha256_file(model)
     path = card or model.with_name("card.json")
     info = read_json(path, default=None)
-    if info is None:
-        return []
-    if info.get("model", {}).get("sha256") not in (None, sha256_file(model)):
+    if info is None and card is not None:
+        raise SchemaError(f"{path}: model card not found")
+    info = info or {}
+    if info.get("model", {}).get("sha256") not in (None, digest):
         raise SchemaError(f"{path}: card does not describe {model} (sha256 differs)")
-    return list(info.get("key", []))
+    return Loaded(fitted, info, list(info.get("key", [])), digest)
 
 
 def command(
@@ -108,9 +128,10 @@ def command(
 ) -> None:
     """Score a file with a trained model; write the key, predicted class and class probabilities."""
     start = time.perf_counter()
-    fitted = features.load_model(model)
+    loaded = load(model, card)
+    fitted = loaded.model
     inputs = features.model_inputs(fitted)
-    table, key = read_input(input_path, inputs, _card_key(card, model))
+    table, key = read_input(input_path, inputs, loaded.key)
     result = score(fitted, table, key, where=input_path)
     write_table(out, result)
     counts = result[PREDICTED].value_counts().to_pylist()
