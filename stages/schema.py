@@ -33,8 +33,8 @@ Semantics (the README repeats them):
   ``"<kind>: <column>"``, e.g. ``"unparseable float: weight"``; a row failing twice counts twice.
 - Clean rows: contract order, canonical names and types, then ``_source``, ``_batch`` (datum id), ``_row``.
   Quarantine rows: the delivered columns as delivered (raw strings, before stripping), ``_row``, ``reason``.
-- Duplicates (``KeyDeduper``): first occurrence by processing order (lowest ``_row`` within a batch) wins;
-  the key is ``contract.key``, or all contract columns' cleaned values when the key is empty.
+- Duplicates (``KeyDeduper``, stages.keys): first occurrence by processing order (lowest ``_row`` within a
+  batch) wins; the key is ``contract.key``, or all contract columns' cleaned values when the key is empty.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from stages import keys
 from stages.errors import SchemaError
 from stages.units import conversion
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 ROW, SOURCE, BATCH, REASON = "_row", "_source", "_batch", "reason"
 METADATA_KEY = b"strata.contract"
 NUMERIC = ("int", "float")
+KeyDeduper = keys.KeyDeduper  # duplicates by key live in stages.keys; validate and split use them from here
 PARALLEL_ROWS = 16384  # below this, threads cost more than they save
 
 
@@ -172,15 +174,13 @@ def validate_batch(
     for col in checked:
         for mask in col.failures.values():
             bad |= mask
-    good = pa.array(~bad)
-    n = batch.num_rows
-    lineage = [
-        pa.repeat(source, n).cast(pa.string()),
-        pa.repeat(datum, n).cast(pa.string()),
-        batch.column(ROW),
-    ]
-    arrays = [a.filter(good) for a in (*(c.values for c in checked), *lineage)]
-    clean = pa.Table.from_arrays(arrays, schema=clean_schema(contract))
+    arrays = [*(c.values for c in checked), batch.column(ROW)]
+    if bad.any():
+        good = pa.array(~bad)
+        arrays = [a.filter(good) for a in arrays]
+    kept = len(arrays[-1])
+    lineage = [pa.repeat(source, kept).cast(pa.string()), pa.repeat(datum, kept).cast(pa.string())]
+    clean = pa.Table.from_arrays([*arrays[:-1], *lineage, arrays[-1]], schema=clean_schema(contract))
     return Validated(clean, _quarantine(batch, checked, bad), _count(checked))
 
 
@@ -206,9 +206,8 @@ def _check(
     batch: pa.RecordBatch, contract: Contract, column: str, delivered: str | None, *, source: str, where: str
 ) -> _Checked:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    from stages.parse import PARSERS, to_numpy_mask
+    from stages.parse import PARSERS, strip_missing
 
     spec = contract.columns[column]
     if delivered is None:
@@ -220,9 +219,7 @@ def _check(
     raw = batch.column(delivered)
     if raw.type != pa.string():  # the partition format says string; large_string/others are cast, not trusted
         raw = raw.cast(pa.string())
-    stripped = pc.utf8_trim_whitespace(raw)
-    na = pa.array([v.strip() for v in contract.na_values], pa.string())
-    missing = ~to_numpy_mask(stripped.is_valid()) | to_numpy_mask(pc.is_in(stripped, value_set=na))
+    stripped, missing = strip_missing(raw, contract.na_values)
     values, ok = PARSERS[spec.type](stripped, ~missing, spec, contract)
     failures = {"missing": missing} if spec.required else {}
     failures["unparseable"] = ~missing & ~ok
@@ -262,11 +259,13 @@ def _limits(values: pa.Array, ok: np.ndarray, spec: ColumnSpec) -> dict[str, np.
 
 
 def _count(checked: list[_Checked]) -> dict[str, int]:
+    import numpy as np
+
     counts: dict[str, int] = {}
     for col in checked:
         for kind, mask in col.failures.items():
             label = _label(kind, col)
-            hits = int(mask.sum())
+            hits = int(np.count_nonzero(mask))
             if hits:
                 counts[label] = counts.get(label, 0) + hits
     return counts
@@ -308,13 +307,16 @@ def _quarantine(batch: pa.RecordBatch, checked: list[_Checked], bad: np.ndarray)
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    rows = pa.array(np.flatnonzero(bad), pa.int64())
+    at = np.flatnonzero(bad)
+    rows = pa.array(at, pa.int64())
     parts = []
     for col in checked:
         for kind, mask in col.failures.items():
-            hit = pa.array(mask[rows.to_numpy()])
-            if pc.any(hit).as_py():
-                parts.append(pc.if_else(hit, _message(kind, col, rows), pa.scalar(None, pa.string())))
+            hit = mask[at]
+            if hit.any():
+                parts.append(
+                    pc.if_else(pa.array(hit), _message(kind, col, rows), pa.scalar(None, pa.string()))
+                )
     if parts:
         reason = pc.binary_join_element_wise(*parts, "; ", null_handling="skip")
     else:
@@ -324,71 +326,3 @@ def _quarantine(batch: pa.RecordBatch, checked: list[_Checked], bad: np.ndarray)
     return pa.Table.from_arrays(
         [*arrays, batch.column(ROW).take(rows), reason], schema=quarantine_schema(names)
     )
-
-
-# ---------------------------------------------------------------------------------------- duplicates
-
-
-class KeyDeduper:
-    """Drops rows whose key was already seen, in this chunk or an earlier one (first occurrence wins).
-
-    Keeps only a 64-bit hash per distinct key (pandas' SipHash-based ``hash_pandas_object``, columns
-    combined; 8 bytes a key, in sorted numpy blocks merged like an LSM tree). Two distinct keys collide with
-    probability about n**2 / 2**65 for n keys (3e-6 at 10 million); a collision would drop a distinct row as
-    a duplicate. With an empty ``contract.key`` the hash covers every contract column's cleaned value, so
-    only exact duplicates go. Rows with a null in a key column are never treated as duplicates.
-    """
-
-    def __init__(self) -> None:
-        self._blocks: list[np.ndarray] = []
-
-    def __len__(self) -> int:
-        return sum(len(b) for b in self._blocks)
-
-    def drop_seen(self, clean: pa.Table, contract: Contract) -> tuple[pa.Table, int]:
-        import numpy as np
-
-        if clean.num_rows == 0:
-            return clean, 0
-        hashes, hashed = _row_hashes(clean, contract)
-        order = np.flatnonzero(hashed)
-        order = order[np.argsort(clean.column(ROW).to_numpy()[order], kind="stable")]
-        distinct, first = np.unique(hashes[order], return_index=True)
-        new = ~self._contains(distinct)
-        self._add(distinct[new])
-        keep = np.sort(np.concatenate([order[first[new]], np.flatnonzero(~hashed)]))
-        return clean.take(keep), clean.num_rows - len(keep)
-
-    def _contains(self, values: np.ndarray) -> np.ndarray:
-        import numpy as np
-
-        found = np.zeros(len(values), bool)
-        for block in self._blocks:
-            at = np.minimum(np.searchsorted(block, values), len(block) - 1)
-            found |= block[at] == values
-        return found
-
-    def _add(self, values: np.ndarray) -> None:
-        import numpy as np
-
-        if len(values):
-            self._blocks.append(values)
-        while len(self._blocks) > 1 and len(self._blocks[-2]) <= 2 * len(self._blocks[-1]):
-            merged = np.concatenate(self._blocks[-2:])
-            merged.sort()
-            self._blocks[-2:] = [merged]
-
-
-def _row_hashes(clean: pa.Table, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
-    """(uint64 hash per row, rows that take part: no null key column)."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow.compute as pc
-
-    columns = list(contract.key or contract.columns)
-    frame = clean.select(columns).to_pandas()
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
-    hashed = np.ones(clean.num_rows, bool)
-    for column in contract.key:
-        hashed &= pc.is_valid(clean.column(column)).to_numpy(zero_copy_only=False)
-    return hashes, hashed

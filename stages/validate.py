@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stages import datums, io, parse, schema, units
+from stages import datums, io, keys, parse, schema, units
 from stages.config import Contract, ValidateParams, section
 from stages.errors import StrataError
 from stages.io import AtomicParquetWriter, code_fingerprint, fingerprint
@@ -171,7 +171,7 @@ def run(
     """Bring clean/ and quarantine/ up to date with the partitions; returns the plan and the entries."""
     inputs = datums.load_entries(partitions)
     contract = params.contract
-    code = code_fingerprint(sys.modules[__name__], schema, parse, units, datums, io)
+    code = code_fingerprint(sys.modules[__name__], schema, parse, units, keys, datums, io)
     fp = fingerprint(code, dataclasses.asdict(contract), params.chunk_rows)
     dirs = {"clean": clean, "quarantine": quarantine}
     done = datums.load_entries(clean)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stages.config import ColumnSpec, Contract
+from stages.parse import parse_iso, strip_missing
 from stages.schema import KeyDeduper, resolve_columns, validate_batch
 
 CONTRACT = Contract(
@@ -152,3 +157,106 @@ def test_dedupe_matches_first_occurrence(keys: list[str], cut: int) -> None:
     kept = first.column("event_id").to_pylist() + second.column("event_id").to_pylist()
     assert kept == list(dict.fromkeys(keys))
     assert dropped_first + dropped_second == len(keys) - len(kept)
+
+
+# ------------------------------------------------------------------------- byte-level fast paths vs oracles
+
+ISO = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d(?::?\d\d)?)?", re.ASCII
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def reference_iso(text: str) -> int | None:
+    """The documented timestamp grammar, with re and datetime: UTC microseconds, or None."""
+    if re.fullmatch(r"\d{4}-\d\d-\d\d", text, re.ASCII):
+        text += "T00:00:00"
+    m = ISO.fullmatch(text)
+    if m is None:
+        return None
+    zone = m[8] or "Z"
+    hours, minutes = (0, 0) if zone == "Z" else (int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0)
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    try:  # datetime has no year 0; 400 years later is the same calendar, 146097 days on
+        since = datetime(year or 400, month, day, hour, minute, second, tzinfo=UTC) - EPOCH
+    except ValueError:
+        return None
+    if hours > 23 or minutes > 59:
+        return None
+    offset = (hours * 60 + minutes) * 60_000_000 * (-1 if zone[0] == "-" else 1)
+    since -= timedelta(days=0 if year else 146097)
+    return since // timedelta(microseconds=1) + int((m[7] or "").ljust(6, "0")[:6]) - offset
+
+
+def edgy(low: int, high: int, *extra: int) -> st.SearchStrategy[int]:
+    """Mostly valid values, often a boundary, sometimes just outside the valid range."""
+    return st.one_of(st.integers(low, high), st.sampled_from([low, high, *extra]))
+
+
+iso_like = st.builds(
+    "{:04d}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}{}{}".format,
+    st.one_of(st.integers(1, 9999), st.sampled_from([0, 1, 1600, 1900, 1970, 2000, 2024, 2100, 9999])),
+    edgy(1, 12, 0, 13),
+    edgy(1, 28, 0, 29, 30, 31, 32),
+    st.sampled_from(["T", "T", "T", " ", "t", "_"]),
+    edgy(0, 23, 24),
+    edgy(0, 59, 60),
+    edgy(0, 59, 60, 61),
+    st.one_of(st.just(""), st.text(alphabet="0123456789", max_size=10).map(lambda f: "." + f)),
+    st.one_of(
+        st.sampled_from(["", "Z", "z", "ZZ", "+", "-", "+1", "+05:", "+05:3", "+05::30", "+0530Z", ".5Z"]),
+        st.builds(
+            "{}{:02d}{}{:02d}".format,
+            st.sampled_from("+-"),
+            edgy(0, 23, 24, 30),
+            st.sampled_from(["", ":"]),
+            edgy(0, 59, 60, 70),
+        ),
+        st.builds("{}{:02d}".format, st.sampled_from("+-"), edgy(0, 23, 24)),
+    ),
+)
+dates = st.builds(
+    "{:04d}-{:02d}-{:02d}".format, st.integers(1, 9999), edgy(1, 12, 0, 13), edgy(1, 28, 0, 29, 31, 32)
+)
+stamp_texts = st.one_of(
+    iso_like,
+    iso_like,
+    iso_like,
+    dates,
+    iso_like.map(lambda t: t[:-1]),
+    st.text("0123456789-:T Z+.é", max_size=30),
+)
+
+
+@settings(SETTINGS, max_examples=200)
+@given(st.lists(stamp_texts, min_size=20, max_size=60), st.integers(0, 3))
+def test_iso_parser_matches_a_reference_parser(texts: list[str], cut: int) -> None:
+    strings = pa.array(["pad"] * cut + texts, pa.string()).slice(cut)
+    micros, ok = parse_iso(strings, np.ones(len(texts), bool))
+    got = [int(m) if good else None for m, good in zip(micros, ok, strict=True)]
+    assert got == [reference_iso(t) for t in texts]
+
+
+padded_text = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.sampled_from(["NA", " NA ", "N/A", "null", "\u00a0-\u2003", "?", "", "  ", "x", "é"]),
+    st.builds(
+        "{}{}{}".format,
+        st.sampled_from(["", " ", "\t", "\u3000"]),
+        st.text(max_size=4),
+        st.sampled_from(["", " ", "\n"]),
+    ),
+)
+
+
+@SETTINGS
+@given(st.lists(padded_text, max_size=40), st.sampled_from([CONTRACT.na_values, ("NA", " - ", "é"), ()]))
+def test_strip_missing_matches_trim_and_lookup(texts: list[str | None], na_values: tuple[str, ...]) -> None:
+    raw = pa.array(texts, pa.string())
+    stripped, missing = strip_missing(raw, na_values)
+    expected = pc.utf8_trim_whitespace(raw)
+    assert stripped.equals(expected)
+    na = pa.array([v.strip() for v in na_values], pa.string())
+    looked_up = pc.fill_null(pc.is_in(expected, value_set=na), False).to_numpy(zero_copy_only=False)
+    assert missing.tolist() == (looked_up | ~expected.is_valid().to_numpy(zero_copy_only=False)).tolist()
