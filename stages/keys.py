@@ -100,7 +100,6 @@ def _first_of_each(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def row_hashes(clean: pa.Table, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash per row, rows that take part: no null key column)."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -111,6 +110,8 @@ def row_hashes(clean: pa.Table, contract: Contract) -> tuple[np.ndarray, np.ndar
         values = clean.column(contract.key[0])
         values = (values.cast(pa.string()) if values.type != pa.string() else values).combine_chunks()
         return string_hash(values), hashed
+    import pandas as pd  # only composite or typed keys pay for importing pandas
+
     columns = list(contract.key or contract.columns)
     frame = clean.select(columns).to_pandas()
     return pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64), hashed
