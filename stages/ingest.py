@@ -155,17 +155,11 @@ def run(
 
 
 def command(
+    landing: Annotated[Path, typer.Option(help="Folder local sources live in (ingest.landing).")],
+    out: Annotated[Path, typer.Option(help="Partition folder (a DVC output with persist: true).")],
+    hash_cache: Annotated[Path, typer.Option(help="Local cache of batch hashes (git-ignored).")],
     params: Annotated[Path, typer.Option(help="params.yaml to read the `ingest` section from.")] = Path(
         "params.yaml"
-    ),
-    landing: Annotated[Path, typer.Option(help="Folder local sources live in (ingest.landing).")] = Path(
-        "data/landing"
-    ),
-    out: Annotated[Path, typer.Option(help="Partition folder (a DVC output with persist: true).")] = Path(
-        "data/partitions"
-    ),
-    hash_cache: Annotated[Path, typer.Option(help="Local cache of batch hashes (git-ignored).")] = Path(
-        ".strata/ingest-hashes.json"
     ),
 ) -> None:
     """Snapshot every delivered batch as an immutable, content-addressed Parquet partition.

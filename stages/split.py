@@ -107,14 +107,12 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
 
 
 def command(
+    clean: Annotated[Path, typer.Option(help="Clean partitions written by validate.")],
+    train: Annotated[Path, typer.Option(help="Train rows (Parquet).")],
+    test: Annotated[Path, typer.Option(help="Test rows (Parquet).")],
+    summary: Annotated[Path, typer.Option(help="Counts and the partitions that went in (JSON).")],
     params: Annotated[Path, typer.Option(help="params.yaml to read the `split` section from.")] = Path(
         "params.yaml"
-    ),
-    clean: Annotated[Path, typer.Option(help="Clean partitions written by validate.")] = Path("data/clean"),
-    train: Annotated[Path, typer.Option(help="Train rows (Parquet).")] = Path("data/split/train.parquet"),
-    test: Annotated[Path, typer.Option(help="Test rows (Parquet).")] = Path("data/split/test.parquet"),
-    summary: Annotated[Path, typer.Option(help="Counts and the partitions that went in (JSON).")] = Path(
-        "data/split/summary.json"
     ),
 ) -> None:
     """Deduplicate across batches and split train/test by a stable hash of the key.

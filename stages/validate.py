@@ -197,18 +197,12 @@ def run(
 
 
 def command(
+    partitions: Annotated[Path, typer.Option(help="Partition folder written by ingest.")],
+    clean: Annotated[Path, typer.Option(help="Output folder of clean rows (persist: true).")],
+    quarantine: Annotated[Path, typer.Option(help="Output folder of quarantined rows (persist: true).")],
     params: Annotated[Path, typer.Option(help="params.yaml to read the `validate` section from.")] = Path(
         "params.yaml"
     ),
-    partitions: Annotated[Path, typer.Option(help="Partition folder written by ingest.")] = Path(
-        "data/partitions"
-    ),
-    clean: Annotated[Path, typer.Option(help="Output folder of clean rows (persist: true).")] = Path(
-        "data/clean"
-    ),
-    quarantine: Annotated[
-        Path, typer.Option(help="Output folder of quarantined rows (persist: true).")
-    ] = Path("data/quarantine"),
 ) -> None:
     """Apply the data contract: clean rows out, bad rows quarantined with a reason, every row accounted for.
 

@@ -56,8 +56,13 @@ def test_every_command_and_option_has_help(path: tuple[str, ...], cmd: Any) -> N
     assert result.exit_code == 0, result.output
 
 
+def split_paths(tmp_path) -> list[str]:
+    paths = {"--clean": "clean", "--train": "train.parquet", "--test": "test.parquet", "--summary": "s.json"}
+    return [arg for option, name in paths.items() for arg in (option, str(tmp_path / name))]
+
+
 def test_domain_error_is_one_line_with_nonzero_exit(tmp_path) -> None:
-    result = runner.invoke(app, ["split", "--params", str(tmp_path / "nope.yaml"), "--clean", str(tmp_path)])
+    result = runner.invoke(app, ["split", "--params", str(tmp_path / "nope.yaml"), *split_paths(tmp_path)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"strata split: error: {tmp_path / 'nope.yaml'}: params file not found"
@@ -67,7 +72,7 @@ def test_domain_error_is_one_line_with_nonzero_exit(tmp_path) -> None:
 def test_unknown_params_key_names_its_path(tmp_path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text("split:\n  seed: 1\n  test_fraction: 0.2\n  test_fractoin: 0.3\n")
-    result = runner.invoke(app, ["split", "--params", str(params), "--clean", str(tmp_path)])
+    result = runner.invoke(app, ["split", "--params", str(params), *split_paths(tmp_path)])
     assert result.exit_code == 2
     assert "split: unknown key 'test_fractoin'" in result.output
     assert len(result.output.strip().splitlines()) == 1
