@@ -92,7 +92,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_snapshot(s: snap.Snapshot) -> str:
     """Markdown for `snapshots show`."""
     lines = [
-        f"# snapshot {s.rev} ({(s.sha or 'workspace')[:8]}, {s.date})",
+        f"# snapshot {s.rev} ({s.sha[:8] if s.sha else 'uncommitted'}, {s.date})",
         "",
         f"model md5: `{s.model_md5 or '-'}`",
         "",
@@ -131,12 +131,16 @@ def _data_section(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rev(side: dict[str, Any]) -> str:
+    """`v1` (1a2b3c4d), or just `workspace` for the uncommitted work tree."""
+    return f"`{side['rev']}` ({side['sha'][:8]})" if side["sha"] else f"`{side['rev']}`"
+
+
 def render_diff(d: dict[str, Any]) -> str:
     """Markdown for `snapshots diff` and the body of the report: data, schema, params, metrics."""
     base, head = d["base"], d["head"]
     lines = [
-        f"base `{base['rev']}` ({(base['sha'] or 'workspace')[:8]}) → head `{head['rev']}` "
-        f"({(head['sha'] or 'workspace')[:8]})",
+        f"base {_rev(base)} → head {_rev(head)}",
         "",
         *_data_section(d),
         "",
