@@ -24,6 +24,7 @@ from stages.io import (
     code_fingerprint,
     fingerprint,
     parquet_writer,
+    progress,
     read_json,
     sha256_file,
     write_json,
@@ -138,7 +139,7 @@ def run(
     dirs = {"partition": out}
     plan = datums.plan(wanted, done, dirs)
     entries = {d: done[d] for d in plan.keep}
-    for datum in plan.todo:
+    for datum in progress(list(plan.todo), "ingest"):
         source, item = found[datum]
         rel = datums.datum_file(datum)
         entry = write_partition(source, item, out / rel, params.chunk_rows)

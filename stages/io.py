@@ -187,3 +187,16 @@ class AtomicParquetWriter:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if self._writer is not None or self._tmp is not None:
             self.abort()
+
+
+def progress(items: list[Any], description: str) -> Iterator[Any]:
+    """Iterate with a progress bar on an interactive terminal (stderr); plainly under DVC logs or CI."""
+    import sys
+
+    if len(items) < 2 or not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import track
+
+    yield from track(items, description=description, console=Console(stderr=True), transient=True)

@@ -23,7 +23,7 @@ import typer
 from stages import datums, io, keys, parse, schema, units
 from stages.config import Contract, ValidateParams, section
 from stages.errors import StrataError
-from stages.io import AtomicParquetWriter, code_fingerprint, fingerprint
+from stages.io import AtomicParquetWriter, code_fingerprint, fingerprint, progress
 from stages.readers import MALFORMED, ROW
 
 if TYPE_CHECKING:
@@ -157,7 +157,10 @@ def process_all(
     rows = sum(int(inputs[d.ident].get("rows", 0)) for d in pending)
     workers = min(params.workers or os.cpu_count() or 1, len(pending))
     if workers < 2 or rows < PARALLEL_MIN_ROWS:
-        return {d.ident: process(d, params.contract, params, clean, quarantine) for d in pending}
+        return {
+            d.ident: process(d, params.contract, params, clean, quarantine)
+            for d in progress(pending, "validate")
+        }
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {
             d.ident: pool.submit(process, d, params.contract, params, clean, quarantine) for d in pending
