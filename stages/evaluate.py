@@ -248,7 +248,7 @@ def command(
     write_json(metrics, result)
     alarm = cfg.alarm_class
     typer.echo(
-        f"strata evaluate: {result['rows']} rows, {len(arrays['classes'])} classes, "
+        f"evaluate: {result['rows']} rows, {len(arrays['classes'])} classes, "
         f"accuracy {result['accuracy']:.4f}, macro_f1 {result['macro_f1']:.4f}, "
         f"{alarm}_recall_at_far {result[f'{alarm}_recall_at_far']:.4f} "
         f"(far {result[f'{alarm}_far_at_threshold']:.4f}), {time.perf_counter() - start:.1f} s"

@@ -137,6 +137,6 @@ def command(
     counts = result[PREDICTED].value_counts().to_pylist()
     shares = ", ".join(f"{c['values']} {c['counts']}" for c in sorted(counts, key=lambda c: str(c["values"])))
     typer.echo(
-        f"strata predict: {result.num_rows} rows, {len(fitted.classes_)} classes "
+        f"predict: {result.num_rows} rows, {len(fitted.classes_)} classes "
         f"(predicted: {shares or 'none'}), {time.perf_counter() - start:.1f} s"
     )

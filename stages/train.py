@@ -171,7 +171,7 @@ def command(
         tmp.write_bytes(blob)
     write_json(card_path, info)
     typer.echo(
-        f"strata train: {facts['rows']} rows, {len(info['classes'])} classes, {cfg.model}, "
+        f"train: {facts['rows']} rows, {len(info['classes'])} classes, {cfg.model}, "
         f"{len(info['model_features'])} model features, sha256 {info['model']['sha256'][:12]}, "
         f"{time.perf_counter() - start:.1f} s"
     )

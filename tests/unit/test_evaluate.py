@@ -72,7 +72,7 @@ def test_cli_evaluate_metrics_and_plots_are_deterministic(tmp_path: Path) -> Non
     model = _train(paths, tmp_path)
     code, output = _evaluate(paths, model, tmp_path / "one")
     assert code == 0, output
-    assert output.startswith("strata evaluate: 80 rows, 3 classes, accuracy ")
+    assert output.startswith("evaluate: 80 rows, 3 classes, accuracy ")
     assert "intruder_recall_at_far" in output
     assert _evaluate(paths, model, tmp_path / "two")[0] == 0
     one, two = tmp_path / "one", tmp_path / "two"

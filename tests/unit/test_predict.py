@@ -58,7 +58,7 @@ def test_cli_predict_each_format_gives_the_same_scores(trained: dict[str, Path],
     frame.to_json(folder / "in.jsonl", orient="records", lines=True, date_format="iso")
     code, output = _predict(trained, source, folder / f"{fmt}.parquet")
     assert code == 0, output
-    assert output.startswith("strata predict: 80 rows, 3 classes (predicted: animal ")
+    assert output.startswith("predict: 80 rows, 3 classes (predicted: animal ")
     reference = predict.score(
         predict.features.load_model(trained["model"]), pq.read_table(trained["test"]), ["event_id"]
     )

@@ -69,7 +69,7 @@ def test_cli_train_writes_model_and_card(tmp_path: Path) -> None:
     args += ["--summary", str(paths["summary"]), "--model", str(model), "--card", str(card)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("strata train: 160 rows, 3 classes, hist_gradient_boosting, ")
+    assert result.output.startswith("train: 160 rows, 3 classes, hist_gradient_boosting, ")
     info = json.loads(card.read_text())
     assert info["model"]["sha256"] == train.sha256_bytes(model.read_bytes())
     assert info["lineage"]["partitions"] == ["acme/0123456789abcdef", "birch/fedcba9876543210"]
