@@ -64,6 +64,7 @@ def register(target: typer.Typer, name: str, func: Callable[..., Any], group: st
 VERBS: dict[str, Callable[..., Any]] = {
     "simulate": simulate.command,
     "ingest": ingest.command,
+    "refresh": ingest.refresh_command,
     "validate": validate.command,
     "split": split.command,
     "train": train.command,

@@ -16,6 +16,7 @@ from typing import Protocol
 from stages.config import SourceSpec
 from stages.errors import ConfigError, SourceError
 
+REMOTE_KINDS = ("s3", "http")  # DVC cannot see these change: `strata refresh` writes their listings
 FORMAT_SUFFIXES = {
     ".csv": "csv",
     ".jsonl": "jsonl",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,22 @@ def test_one_file_url_and_unreachable_host(served) -> None:
     gone = open_source(spec("http://127.0.0.1:9/feed/"), Path("."))
     with pytest.raises(SourceError, match=r"^source 'web': cannot fetch http://127.0.0.1:9/feed/: "):
         gone.list_batches()
+
+
+def test_refresh_lists_remote_sources_so_dvc_sees_them_change(served, tmp_path: Path) -> None:
+    base, root = served
+    landing = tmp_path / "landing"
+    local = SourceSpec(name="mine", kind="files", path="mine")
+    params = IngestParams(landing="landing", sources=(local, spec(f"{base}/feed/", glob="2026-*")))
+    (landing / ".listings").mkdir(parents=True)
+    (landing / ".listings" / "gone.json").write_text("{}")  # a source no longer configured
+    assert ingest.refresh(params, landing) == {"web": 2}
+    listing = landing / ".listings" / "web.json"
+    first = listing.read_bytes()
+    assert [b["name"] for b in json.loads(first)["batches"]] == ["2026-01-01.csv", "2026-01-02.jsonl.gz"]
+    assert sorted(p.name for p in (landing / ".listings").iterdir()) == ["web.json"]
+    ingest.refresh(params, landing)
+    assert listing.read_bytes() == first  # nothing changed: same bytes, DVC sees no change
+    (root / "feed" / "2026-01-03.csv").write_text("id,w\n3,4\n")
+    assert ingest.refresh(params, landing) == {"web": 3}
+    assert listing.read_bytes() != first
