@@ -106,8 +106,9 @@ def fit(table: pa.Table, contract: dict[str, Any], params: TrainParams) -> tuple
     model = features.build_pipeline(
         columns, params.model, params.hyperparams, params.seed, params.class_weight
     )
-    model.fit(frame, y)
-    matrix = model[:-1].transform(frame)
+    # what Pipeline.fit does, step by step, so the matrix is built once and can be measured for the card
+    matrix = model[:-1].fit_transform(frame, y)
+    model[-1].fit(matrix, y)
     classes, counts = np.unique(y, return_counts=True)
     facts = {
         "rows": int(table.num_rows),
