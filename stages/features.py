@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stages.errors import ConfigError, SchemaError, StrataError
+from stages.schema import METADATA_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
     from sklearn.pipeline import Pipeline
 
-CONTRACT_KEY = b"strata.contract"
+CONTRACT_KEY = METADATA_KEY  # written by validate (stages.schema)
 MODELS = ("hist_gradient_boosting", "random_forest", "logistic_regression")
 CLASS_WEIGHTS = ("", "balanced")
 NUMERIC_TYPES = ("float", "int", "bool")

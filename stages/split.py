@@ -25,13 +25,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-CONTRACT_META = b"strata.contract"
 BUCKETS = 10_000
 
 
 def contract_of(arrow_schema: pa.Schema, where: str) -> Contract:
     """The contract recorded in a clean file's metadata (split reads no other stage's params)."""
-    meta = (arrow_schema.metadata or {}).get(CONTRACT_META)
+    meta = (arrow_schema.metadata or {}).get(schema.METADATA_KEY)
     if meta is None:
         raise SchemaError(f"{where}: no strata.contract metadata; was it written by `strata validate`?")
     raw = json.loads(meta)
