@@ -57,13 +57,12 @@ def ordered_datums(entries: dict[str, Any]) -> list[str]:
     return sorted(entries, key=lambda d: (entries[d]["source"], min(entries[d]["batches"]), d))
 
 
-def batches(clean: Path, entries: dict[str, Any]) -> Iterator[tuple[str, pa.RecordBatch]]:
+def batches(clean: Path, entries: dict[str, Any]) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     for datum in ordered_datums(entries):
         path = clean / entries[datum]["files"]["clean"]
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
-            yield datum, batch
+        yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
 
 
 @dataclasses.dataclass
@@ -92,7 +91,7 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
         AtomicParquetWriter(train, arrow_schema) as train_w,
         AtomicParquetWriter(test, arrow_schema) as test_w,
     ):
-        for _datum, batch in batches(clean, entries):
+        for batch in batches(clean, entries):
             counts.rows_in += batch.num_rows
             kept, dropped = dedupe.drop_seen(pa.Table.from_batches([batch]), contract)
             counts.duplicates += dropped

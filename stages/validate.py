@@ -61,16 +61,16 @@ class Datum:
     source: str
     part: Path
     where: str
+    delivered: tuple[str, ...]  # the partition's delivered columns, read once from its footer
 
     @classmethod
     def of(cls, ident: str, entry: dict[str, Any], partitions: Path) -> Datum:
-        part = partitions / entry["files"]["partition"]
-        return cls(ident, entry["source"], part, f"{part} ({entry['source']}: {', '.join(entry['batches'])})")
-
-    def delivered(self) -> list[str]:
         import pyarrow.parquet as pq
 
-        return [n for n in pq.read_schema(self.part).names if n not in (ROW, MALFORMED)]
+        part = partitions / entry["files"]["partition"]
+        where = f"{part} ({entry['source']}: {', '.join(entry['batches'])})"
+        columns = tuple(n for n in pq.read_schema(part).names if n not in (ROW, MALFORMED))
+        return cls(ident, entry["source"], part, where, columns)
 
 
 def split_malformed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Table | None]:
@@ -99,7 +99,7 @@ def validate_datum(
     import pyarrow.parquet as pq
 
     counts = Counts()
-    mapping = schema.resolve_columns(datum.delivered(), contract, datum.source, datum.where)
+    mapping = schema.resolve_columns(datum.delivered, contract, datum.source, datum.where)
     dedupe = schema.KeyDeduper()
     for batch in pq.ParquetFile(datum.part).iter_batches(batch_size=chunk_rows):
         counts.rows_in += batch.num_rows
@@ -125,7 +125,7 @@ def process(
 ) -> dict[str, Any]:
     """Validate one datum into its clean (always) and quarantine (if any) files, atomically."""
     rel = datums.datum_file(datum.ident)
-    q_schema = schema.quarantine_schema(datum.delivered())
+    q_schema = schema.quarantine_schema(datum.delivered)
     with (
         AtomicParquetWriter(clean / rel, schema.clean_schema(contract)) as clean_w,
         AtomicParquetWriter(quarantine / rel, q_schema, lazy=True) as quarantine_w,
@@ -181,7 +181,7 @@ def run(
     plan = datums.plan({d: (e["sha256"], fp) for d, e in inputs.items()}, done, dirs)
     pending = [Datum.of(d, inputs[d], partitions) for d in plan.todo]
     for datum in pending:  # structural errors first: nothing is written if any datum cannot be read
-        schema.resolve_columns(datum.delivered(), contract, datum.source, datum.where)
+        schema.resolve_columns(datum.delivered, contract, datum.source, datum.where)
     entries = {d: done[d] for d in plan.keep}
     results = process_all(pending, inputs, params, clean, quarantine)
     for datum in pending:
