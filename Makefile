@@ -28,9 +28,9 @@ test-fast: install ## unit tests only
 	$(PY) -m pytest -m "not slow"
 
 lint: install ## ruff format check, ruff lint, mypy
-	$(PY) -m ruff format --check stages tests bench
-	$(PY) -m ruff check stages tests bench
-	$(PY) -m mypy stages
+	$(PY) -m ruff format --check stages strata tests bench
+	$(PY) -m ruff check stages strata tests bench
+	$(PY) -m mypy stages strata
 
 bench: install ## benchmarks that print ratios measured side by side in one run
 	$(PY) bench/run.py

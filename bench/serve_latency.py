@@ -81,7 +81,8 @@ def quantiles(seconds: list[float]) -> dict[str, float]:
 def in_process(model: Path, events: list[dict[str, Any]]) -> list[float]:
     from threadpoolctl import threadpool_limits
 
-    from stages import predict, serve
+    from strata.serving import predict
+    from strata.serving import server as serve
 
     loaded = predict.load(model)
     times = []

@@ -1,3 +1,1 @@
-"""strata: a data-versioned ML pipeline on DVC (one module per stage, see dvc.yaml)."""
-
-__version__ = "0.1.0"
+"""What DVC runs: one thin module per dvc.yaml stage (simulate, ingest, validate, split, train, evaluate)."""

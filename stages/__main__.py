@@ -1,3 +1,3 @@
-from stages.cli import app
+from strata.cli import app
 
 app(prog_name="strata")

@@ -2,37 +2,28 @@
 
 Each batch a source delivers (a file, an object, a URL) is hashed (sha256 of the delivered bytes) and
 written once to `<out>/<source>/<id>.parquet`, id = the first 16 hex digits of that hash, with every
-column kept as delivered text (see stages.readers). The partition manifest records source, batch names,
-hash, size, rows and columns. Incremental (stages.datums): batches whose bytes were seen before are
-skipped; batches gone from the source are removed; identical to a rebuild from scratch.
+column kept as delivered text (see strata.sources.readers). The partition manifest records source,
+batch names, hash, size, rows and columns. Incremental (strata.datums): batches whose bytes were seen
+before are skipped; batches gone from the source are removed; identical to a rebuild from scratch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from stages import datums, io, readers
-from stages.config import IngestParams, SourceSpec, section
-from stages.io import (
-    atomic_path,
-    code_fingerprint,
-    fingerprint,
-    parquet_writer,
-    progress,
-    read_json,
-    sha256_file,
-    write_json,
-)
-from stages.sources import REMOTE_KINDS, Batch, Source, open_source
+from strata import datums, deps
+from strata.atomic import atomic_path, fingerprint, parquet_writer
+from strata.config import IngestParams, SourceSpec, section
+from strata.progress import progress
+from strata.sources import Batch, Source, open_source, readers
+from strata.sources.hashes import HashCache
 
 ID_HEX = 16
-LISTINGS = ".listings"  # <landing>/.listings/<source>.json: what each remote source delivers (refresh)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,32 +45,8 @@ class Delivered:
 
 def source_fingerprint(spec: SourceSpec, chunk_rows: int) -> str:
     """What shapes a partition besides its bytes: the reader code and the parsing options."""
-    code = code_fingerprint(sys.modules[__name__], readers, datums, io)
+    code = deps.code_fingerprint("stages.ingest")
     return fingerprint(code, chunk_rows, spec.format, spec.delimiter, spec.encoding)
-
-
-class HashCache:
-    """sha256 of delivered batches keyed by (source, name, version token): a local-only shortcut so an
-    unchanged file or object is not re-read just to learn that it is unchanged. Never part of an output."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, list[Any]] = read_json(path, default={}) or {}
-        self.used: dict[str, list[Any]] = {}
-
-    def sha256(self, source: Source, batch: Batch) -> str:
-        key = f"{batch.source}\t{batch.name}"
-        hit = self.entries.get(key)
-        if batch.version and hit and hit[0] == batch.version:
-            sha = str(hit[1])
-        else:
-            with source.materialize(batch) as local:
-                sha = sha256_file(local)
-        self.used[key] = [batch.version, sha]
-        return sha
-
-    def save(self) -> None:
-        write_json(self.path, self.used)
 
 
 def discover(params: IngestParams, landing: Path, cache: HashCache) -> dict[str, tuple[Source, Delivered]]:
@@ -177,41 +144,3 @@ def command(
         f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot "
         f"({time.perf_counter() - started:.1f}s)"
     )
-
-
-def refresh(params: IngestParams, landing: Path) -> dict[str, int]:
-    """Write what every remote source (s3, http) delivers now to ``<landing>/.listings/<source>.json``.
-
-    DVC cannot look into a bucket or a web server, so it would never rerun ingest when objects land
-    there. These small sorted listings (name, size, ETag) sit in the landing folder that ingest depends
-    on: when a remote source changes, its listing changes and `dvc repro` reruns ingest. Committed to
-    git, they also record what each source held at that revision. Returns batches per source.
-    """
-    folder = landing / LISTINGS
-    counts: dict[str, int] = {}
-    for spec in params.sources:
-        if spec.kind not in REMOTE_KINDS:
-            continue
-        batches = open_source(spec, landing).list_batches()
-        listing = [{"name": b.name, "size": b.size, "version": b.version} for b in batches]
-        write_json(folder / f"{spec.name}.json", {"source": spec.name, "url": spec.url, "batches": listing})
-        counts[spec.name] = len(listing)
-    for stale in sorted(folder.glob("*.json")) if folder.exists() else []:
-        if stale.stem not in counts:
-            stale.unlink()
-    return counts
-
-
-def refresh_command(
-    landing: Annotated[Path, typer.Option(help="The landing folder ingest depends on (ingest.landing).")],
-    params: Annotated[Path, typer.Option(help="params.yaml to read the `ingest` section from.")] = Path(
-        "params.yaml"
-    ),
-) -> None:
-    """List the remote sources (s3, http) into the landing folder so that `dvc repro` sees them change.
-
-    Run it before `dvc repro` (by hand, from cron or in CI); local folders need no refresh.
-    """
-    counts = refresh(section(params, "ingest", IngestParams), landing)
-    listed = ", ".join(f"{name} {n} batches" for name, n in counts.items()) or "no remote sources"
-    typer.echo(f"refresh: {listed} -> {landing / LISTINGS}")

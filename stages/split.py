@@ -8,7 +8,6 @@ once: the occurrence from the earliest delivered batch (datums ordered by source
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,40 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stages import datums, schema
-from stages.config import ColumnSpec, Contract, SplitParams, section
-from stages.errors import SchemaError
-from stages.io import AtomicParquetWriter, write_json
+from strata import datums
+from strata.atomic import AtomicParquetWriter, write_json
+from strata.config import SplitParams, section
+from strata.contract import keys
+from strata.contract.spec import from_metadata
+from strata.errors import SchemaError
 
 if TYPE_CHECKING:
-    import numpy as np
     import pyarrow as pa
-
-BUCKETS = 10_000
-
-
-def contract_of(arrow_schema: pa.Schema, where: str) -> Contract:
-    """The contract recorded in a clean file's metadata (split reads no other stage's params)."""
-    meta = (arrow_schema.metadata or {}).get(schema.METADATA_KEY)
-    if meta is None:
-        raise SchemaError(f"{where}: no strata.contract metadata; was it written by `strata validate`?")
-    raw = json.loads(meta)
-    columns = {name: ColumnSpec(type=spec["type"]) for name, spec in raw["columns"].items()}
-    return Contract(target=raw["target"], columns=columns, key=tuple(raw["key"]))
-
-
-def key_hash(table: pa.Table, contract: Contract, seed: int) -> np.ndarray:
-    """Stable 64-bit hash per row of the key columns (all contract columns if there is no key)."""
-    import pandas as pd
-
-    cols = list(contract.key) or list(contract.columns)
-    frame = table.select(cols).to_pandas()
-    salt = f"{seed:016d}"[-16:]
-    return pd.util.hash_pandas_object(frame, index=False, hash_key=salt).to_numpy()
-
-
-def is_test(hashes: np.ndarray, test_fraction: float) -> np.ndarray:
-    return (hashes % BUCKETS) < round(test_fraction * BUCKETS)
 
 
 def ordered_datums(entries: dict[str, Any]) -> list[str]:
@@ -84,8 +58,8 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
         raise SchemaError(f"{clean}: no clean partitions to split (did validate run on any data?)")
     first = clean / entries[order[0]]["files"]["clean"]
     arrow_schema = pq.read_schema(first)
-    contract = contract_of(arrow_schema, str(first))
-    dedupe = schema.KeyDeduper()
+    contract = from_metadata(arrow_schema, first)
+    dedupe = keys.KeyDeduper()
     counts = SplitCounts()
     with (
         AtomicParquetWriter(train, arrow_schema) as train_w,
@@ -95,7 +69,8 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
             counts.rows_in += batch.num_rows
             kept, dropped = dedupe.drop_seen(pa.Table.from_batches([batch]), contract)
             counts.duplicates += dropped
-            mask = pa.array(is_test(key_hash(kept, contract, params.seed), params.test_fraction))
+            side = keys.on_test_side(keys.identity_hashes(kept, contract), params.seed, params.test_fraction)
+            mask = pa.array(side)
             test_w.write(kept.filter(mask))
             train_w.write(kept.filter(pc.invert(mask)))
         counts.train, counts.test = train_w.rows, test_w.rows

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,11 +19,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stages import datums, io, keys, parse, schema, units
-from stages.config import Contract, ValidateParams, section
-from stages.errors import StrataError
-from stages.io import AtomicParquetWriter, code_fingerprint, fingerprint, progress
-from stages.readers import MALFORMED, ROW
+from strata import datums, deps
+from strata.atomic import AtomicParquetWriter, fingerprint
+from strata.config import ValidateParams, section
+from strata.contract import columns, engine, keys, spec
+from strata.contract.spec import MALFORMED, ROW, Contract
+from strata.errors import StrataError
+from strata.progress import progress
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -99,8 +100,8 @@ def validate_datum(
     import pyarrow.parquet as pq
 
     counts = Counts()
-    mapping = schema.resolve_columns(datum.delivered, contract, datum.source, datum.where)
-    dedupe = schema.KeyDeduper()
+    mapping = columns.resolve_columns(datum.delivered, contract, datum.source, datum.where)
+    dedupe = keys.KeyDeduper()
     for batch in pq.ParquetFile(datum.part).iter_batches(batch_size=chunk_rows):
         counts.rows_in += batch.num_rows
         good, malformed = split_malformed(batch)
@@ -108,7 +109,7 @@ def validate_datum(
             counts.quarantined += malformed.num_rows
             counts.reasons["malformed row"] += malformed.num_rows
             quarantine_w.write(malformed)
-        result = schema.validate_batch(good, contract, mapping, datum.source, datum.ident)
+        result = engine.validate_batch(good, contract, mapping, datum.source, datum.ident)
         kept, dropped = dedupe.drop_seen(result.clean, contract)
         clean_w.write(kept)
         quarantine_w.write(result.quarantine)
@@ -125,9 +126,9 @@ def process(
 ) -> dict[str, Any]:
     """Validate one datum into its clean (always) and quarantine (if any) files, atomically."""
     rel = datums.datum_file(datum.ident)
-    q_schema = schema.quarantine_schema(datum.delivered)
+    q_schema = spec.quarantine_schema(datum.delivered)
     with (
-        AtomicParquetWriter(clean / rel, schema.clean_schema(contract)) as clean_w,
+        AtomicParquetWriter(clean / rel, spec.clean_schema(contract)) as clean_w,
         AtomicParquetWriter(quarantine / rel, q_schema, lazy=True) as quarantine_w,
     ):
         counts = validate_datum(datum, contract, params.chunk_rows, clean_w, quarantine_w)
@@ -174,14 +175,14 @@ def run(
     """Bring clean/ and quarantine/ up to date with the partitions; returns the plan and the entries."""
     inputs = datums.load_entries(partitions)
     contract = params.contract
-    code = code_fingerprint(sys.modules[__name__], schema, parse, units, keys, datums, io)
+    code = deps.code_fingerprint("stages.validate")
     fp = fingerprint(code, dataclasses.asdict(contract), params.chunk_rows)
     dirs = {"clean": clean, "quarantine": quarantine}
     done = datums.load_entries(clean)
     plan = datums.plan({d: (e["sha256"], fp) for d, e in inputs.items()}, done, dirs)
     pending = [Datum.of(d, inputs[d], partitions) for d in plan.todo]
     for datum in pending:  # structural errors first: nothing is written if any datum cannot be read
-        schema.resolve_columns(datum.delivered, contract, datum.source, datum.where)
+        columns.resolve_columns(datum.delivered, contract, datum.source, datum.where)
     entries = {d: done[d] for d in plan.keep}
     results = process_all(pending, inputs, params, clean, quarantine)
     for datum in pending:

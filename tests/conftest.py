@@ -1,5 +1,6 @@
 """Shared fixtures. `s3_server`: one loopback moto S3 server per session, started and bootstrapped through
-the same code path as `strata storage up` (stages.storage.start), IAM-enforced after the bootstrap."""
+the same code path as `strata storage up` (strata.storage.commands.start), IAM-enforced after the
+bootstrap."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from stages import s3util, storage
+from strata.storage import commands as storage
+from strata.storage import s3server
+from strata.storage.roles import Credentials, Roles, load_roles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,8 +23,8 @@ class S3Server:
     port: int
     pid: int
     state_dir: Path  # holds .strata/ (state, credentials, moto.log) of this server
-    roles: s3util.Roles
-    credentials: dict[str, s3util.Credentials]
+    roles: Roles
+    credentials: dict[str, Credentials]
 
     def env(self, role: str) -> dict[str, str]:
         """AWS_* variables of one role, for boto3 or a subprocess."""
@@ -30,7 +33,7 @@ class S3Server:
             "AWS_ACCESS_KEY_ID": creds.access_key_id,
             "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_DEFAULT_REGION": s3util.REGION,
+            "AWS_DEFAULT_REGION": s3server.REGION,
         }
 
 
@@ -40,6 +43,6 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     roles_path = ROOT / "storage" / "roles.yaml"
     state, creds = storage.start(home, roles_path)
     try:
-        yield S3Server(state.endpoint, state.port, state.pid, home, s3util.load_roles(roles_path), creds)
+        yield S3Server(state.endpoint, state.port, state.pid, home, load_roles(roles_path), creds)
     finally:
-        s3util.stop_server(state.pid)
+        s3server.stop_server(state.pid)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages import storage
+from strata.storage import commands as storage
 from tests.e2e.conftest import Project, copy_project
 from tests.e2e.test_storage_e2e import adopt, assert_no_secret_tracked
 from tests.helpers.trees import tree

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from stages import lineage, report, snapshots
-from stages import revisions as rv
-from stages.errors import GateFailed, RevisionError
+from strata.errors import GateFailed, RevisionError
+from strata.review import lineage, report, snapshot_commands, snapshots
+from strata.review import revisions as rv
 
 pytestmark = pytest.mark.slow
 
@@ -199,13 +199,13 @@ def pid(source: str, text: str) -> str:
 def cli(*args: str):  # noqa: ANN201 - click Result
     from typer.testing import CliRunner
 
-    from stages.cli import app
+    from strata.cli import app
 
     return CliRunner().invoke(app, list(args))
 
 
 def test_list_counts_per_tag(project: Path) -> None:
-    snaps = {s.rev: s for s in snapshots.list_snapshots(project)}
+    snaps = {s.rev: s for s in snapshot_commands.list_snapshots(project)}
     assert list(snaps) == ["v1", "v2", "v3", "v4", "HEAD"]
     assert snaps["v1"].sources() == {
         "acme": {"partitions": 1, "rows": 4, "rows_in": 4, "clean": 3, "quarantined": 1, "duplicates": 0}

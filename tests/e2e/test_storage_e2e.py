@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from stages import s3util, storage
-from stages.config import SourceSpec
-from stages.errors import AccessDenied, StorageError
-from stages.sources.s3 import S3Source
+from strata.config import SourceSpec
+from strata.errors import AccessDenied, StorageError
+from strata.sources.s3 import S3Source
+from strata.storage import commands as storage
+from strata.storage import s3server
+from strata.storage.roles import Credentials
 from tests.e2e.conftest import ROOT, Project
 
 pytestmark = pytest.mark.slow
@@ -85,7 +87,7 @@ def adopt(repo: Path, server, roles: tuple[str, ...]) -> None:  # noqa: ANN001
         shutil.copy(storage.credentials_path(server.state_dir, role), storage.credentials_path(repo, role))
 
 
-def assert_no_secret_tracked(project: Project, creds: dict[str, s3util.Credentials]) -> None:
+def assert_no_secret_tracked(project: Project, creds: dict[str, Credentials]) -> None:
     history = project.run("git", "log", "-p", "--all").stdout
     tracked = "".join(
         (project.path / f).read_text(errors="replace") for f in project.run("git", "ls-files").stdout.split()
@@ -119,7 +121,7 @@ def reviewer_clone(project: Project, server, dest: Path) -> Project:  # noqa: AN
 def test_engineer_push_reviewer_clone_pulls_shared_byte_identical(
     pushed: Project, s3_server, tmp_path
 ) -> None:  # noqa: ANN001
-    engineer = s3util.client("s3", s3_server.endpoint, s3_server.credentials["engineer"])
+    engineer = s3server.client("s3", s3_server.endpoint, s3_server.credentials["engineer"])
     for bucket in ("strata-raw", "strata-shared"):
         assert engineer.list_objects_v2(Bucket=bucket, Prefix="files/md5/")["KeyCount"] >= 2
     clone = reviewer_clone(pushed, s3_server, tmp_path / "reviewer")
@@ -163,7 +165,7 @@ def test_wrong_or_missing_key_gets_nothing(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    bogus = s3util.Credentials("x", "STRATA0STRANGER00000", "wrong") if key == "wrong" else None
+    bogus = Credentials("x", "STRATA0STRANGER00000", "wrong") if key == "wrong" else None
     storage.write_config_local(clone.path, ["raw", "shared"], s3_server.endpoint, bogus)
     for tier in ("shared", "raw"):
         with pytest.raises(AccessDenied, match=rf"tier '{tier}' \(s3://strata-{tier}\)"):
@@ -180,7 +182,7 @@ def test_endpoint_down_keeps_cache_and_push_succeeds_after_restart(tmp_path: Pat
         storage.push("all", project.path)
         (project.path / "params.yaml").write_text("version: 3\n")
         project.run("dvc", "repro", "-q")
-        s3util.stop_server(state.pid)
+        s3server.stop_server(state.pid)
         with pytest.raises(
             StorageError,
             match=rf"^endpoint {state.endpoint} is unreachable, push of tier 'raw'.*"
@@ -204,11 +206,11 @@ def test_endpoint_down_keeps_cache_and_push_succeeds_after_restart(tmp_path: Pat
         ):
             storage.push("raw", project.path)
     finally:
-        s3util.stop_server(state.pid)
+        s3server.stop_server(state.pid)
 
 
 def test_s3_source_reads_landed_objects_byte_identically(pushed: Project, s3_server, monkeypatch) -> None:  # noqa: ANN001
-    engineer = s3util.client("s3", s3_server.endpoint, s3_server.credentials["engineer"])
+    engineer = s3server.client("s3", s3_server.endpoint, s3_server.credentials["engineer"])
     for rel in RAW:
         engineer.upload_file(str(pushed.path / rel), "strata-raw", f"delivered/tiny/{Path(rel).name}")
     for name, value in s3_server.env("engineer").items():

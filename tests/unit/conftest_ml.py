@@ -4,35 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-CONTRACT: dict[str, Any] = {
-    "key": ["event_id"],
-    "target": "label",
-    "columns": {
-        "event_id": {"type": "string", "feature": False, "unit": "", "values": []},
-        "ts": {"type": "timestamp", "feature": True, "unit": "", "values": []},
-        "entry_point": {
-            "type": "category",
-            "feature": True,
-            "unit": "",
-            "values": ["front_door", "back_door", "window"],
-        },
-        "height": {"type": "float", "feature": True, "unit": "cm", "values": []},
-        "speed": {"type": "float", "feature": True, "unit": "m/s", "values": []},
-        "code_ok": {"type": "bool", "feature": True, "unit": "", "values": []},
-        "label": {
-            "type": "category",
-            "feature": False,
-            "unit": "",
-            "values": ["resident", "intruder", "animal"],
-        },
+from strata.contract.spec import METADATA_KEY, ColumnSpec, Contract, to_metadata
+
+CONTRACT = Contract(
+    key=("event_id",),
+    target="label",
+    columns={
+        "event_id": ColumnSpec(type="string", feature=False),
+        "ts": ColumnSpec(type="timestamp"),
+        "entry_point": ColumnSpec(type="category", values=("front_door", "back_door", "window")),
+        "height": ColumnSpec(type="float", unit="cm"),
+        "speed": ColumnSpec(type="float", unit="m/s"),
+        "code_ok": ColumnSpec(type="bool"),
+        "label": ColumnSpec(type="category", feature=False, values=("resident", "intruder", "animal")),
     },
-}
+)
 
 SCHEMA = pa.schema(
     [
@@ -47,7 +38,7 @@ SCHEMA = pa.schema(
         ("_batch", pa.string()),
         ("_row", pa.int64()),
     ],
-    metadata={b"strata.contract": json.dumps(CONTRACT).encode()},
+    metadata={METADATA_KEY: to_metadata(CONTRACT)},
 )
 
 

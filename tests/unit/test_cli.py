@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from stages.cli import app
+from strata.cli import app
 
 runner = CliRunner()
 
@@ -80,7 +80,7 @@ def test_unknown_params_key_names_its_path(tmp_path) -> None:
 
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys; from stages.cli import app; "
+        "import sys; from strata.cli import app; "
         "heavy = ('pyarrow', 'pandas', 'sklearn', 'numpy', 'boto3', 'dvc', 'matplotlib'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"

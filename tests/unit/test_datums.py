@@ -1,4 +1,4 @@
-from stages import datums
+from strata import datums
 
 
 def test_plan_sorts_new_changed_unchanged_and_removed(tmp_path):

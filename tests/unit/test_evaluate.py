@@ -12,7 +12,8 @@ from conftest_ml import write_params, write_split
 from typer.testing import CliRunner
 
 from stages import evaluate
-from stages.cli import app
+from strata.cli import app
+from strata.model import metrics as metrics_mod
 
 SCORES = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
 POSITIVE = np.array([True, True, False, True, False, False, False, False, False, False])  # 3 pos, 7 neg
@@ -94,7 +95,7 @@ def test_cli_evaluate_metrics_and_plots_are_deterministic(tmp_path: Path) -> Non
     assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 80
     roc = pd.read_csv(one / "plots" / "roc.csv")
     assert list(roc.columns) == ["class", "fpr", "tpr"]
-    assert roc.groupby("class").size().max() <= evaluate.MAX_POINTS
+    assert roc.groupby("class").size().max() <= metrics_mod.MAX_POINTS
 
 
 def test_cli_evaluate_unknown_alarm_class(tmp_path: Path) -> None:
@@ -114,5 +115,5 @@ def test_cli_evaluate_unknown_alarm_class(tmp_path: Path) -> None:
 
 def test_thinning_keeps_ends_and_caps_points() -> None:
     x = np.linspace(0, 1, 1000)
-    (thin,) = evaluate._thin(x)
-    assert len(thin) == evaluate.MAX_POINTS and thin[0] == 0.0 and thin[-1] == 1.0
+    (thin,) = metrics_mod._thin(x)
+    assert len(thin) == metrics_mod.MAX_POINTS and thin[0] == 0.0 and thin[-1] == 1.0

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 from conftest_ml import CONTRACT, make_table
 
-from stages import features
-from stages.errors import ConfigError, SchemaError
+from strata.contract.spec import METADATA_KEY, from_metadata
+from strata.errors import ConfigError, SchemaError
+from strata.model import features, pipeline
 
 SMALL = {
     "hist_gradient_boosting": {"max_iter": 10},
@@ -35,9 +36,9 @@ def test_drop_column_must_be_a_contract_column() -> None:
 
 def test_contract_comes_from_parquet_metadata() -> None:
     schema = make_table(3).schema
-    assert features.read_contract(schema, "x.parquet")["target"] == "label"
+    assert from_metadata(schema, "x.parquet") == CONTRACT
     with pytest.raises(SchemaError, match=r"^x\.parquet: not clean-format Parquet"):
-        features.read_contract(schema.remove_metadata(), "x.parquet")
+        from_metadata(schema.remove_metadata(), "x.parquet")
 
 
 def test_derive_timestamps_bools_and_categories() -> None:
@@ -59,10 +60,10 @@ def test_derive_timestamps_bools_and_categories() -> None:
     assert out["entry_point"].isna().tolist() == [False, True, False]
 
 
-@pytest.mark.parametrize("model", features.MODELS)
+@pytest.mark.parametrize("model", pipeline.MODELS)
 def test_pipeline_for_each_model_kind_fits_and_predicts(model: str) -> None:
     table = make_table(80)
-    pipe = features.build_pipeline(
+    pipe = pipeline.build_pipeline(
         features.input_columns(CONTRACT), model, {}, seed=3, class_weight="balanced"
     )
     pipe.fit(features.to_frame(table, INPUTS, "t"), table["label"].to_pylist())
@@ -76,7 +77,7 @@ def test_pipeline_for_each_model_kind_fits_and_predicts(model: str) -> None:
 
 def test_unseen_category_value_is_scored() -> None:
     table = make_table(60)
-    pipe = features.build_pipeline(
+    pipe = pipeline.build_pipeline(
         features.input_columns(CONTRACT), "hist_gradient_boosting", {"max_iter": 10}, 0
     )
     pipe.fit(features.to_frame(table, INPUTS, "t"), table["label"].to_pylist())
@@ -85,7 +86,7 @@ def test_unseen_category_value_is_scored() -> None:
 
 
 def test_hyperparams_pass_through() -> None:
-    pipe = features.build_pipeline(
+    pipe = pipeline.build_pipeline(
         features.input_columns(CONTRACT), "random_forest", {"n_estimators": 7, "max_depth": 3}, 0
     )
     assert pipe.named_steps["model"].n_estimators == 7
@@ -98,7 +99,7 @@ def test_unknown_hyperparam_is_named() -> None:
         "solver, tol, verbose, warm_start)"
     )
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        features.build_pipeline(features.input_columns(CONTRACT), "logistic_regression", {"n_trees": 5}, 0)
+        pipeline.build_pipeline(features.input_columns(CONTRACT), "logistic_regression", {"n_trees": 5}, 0)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_unknown_hyperparam_is_named() -> None:
 )
 def test_bad_model_or_class_weight(model: str, weight: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        features.build_pipeline(features.input_columns(CONTRACT), model, {}, 0, weight)
+        pipeline.build_pipeline(features.input_columns(CONTRACT), model, {}, 0, weight)
     assert str(info.value) == message
 
 
@@ -128,5 +129,6 @@ def test_to_frame_names_missing_and_uncastable_columns() -> None:
 
 
 def test_contract_metadata_is_json() -> None:
-    meta = make_table(1).schema.metadata[features.CONTRACT_KEY]
+    meta = make_table(1).schema.metadata[METADATA_KEY]
     assert json.loads(meta)["key"] == ["event_id"]
+    assert list(json.loads(meta)["columns"]) == list(CONTRACT.columns)  # contract order, not sorted

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from stages import ingest
-from stages.config import IngestParams, SourceSpec
-from stages.errors import SourceError
-from stages.io import sha256_file
-from stages.sources import open_source
+from strata.atomic import sha256_file
+from strata.config import IngestParams, SourceSpec
+from strata.errors import SourceError
+from strata.sources import open_source, refresh
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -89,13 +89,13 @@ def test_refresh_lists_remote_sources_so_dvc_sees_them_change(served, tmp_path: 
     params = IngestParams(landing="landing", sources=(local, spec(f"{base}/feed/", glob="2026-*")))
     (landing / ".listings").mkdir(parents=True)
     (landing / ".listings" / "gone.json").write_text("{}")  # a source no longer configured
-    assert ingest.refresh(params, landing) == {"web": 2}
+    assert refresh.refresh(params, landing) == {"web": 2}
     listing = landing / ".listings" / "web.json"
     first = listing.read_bytes()
     assert [b["name"] for b in json.loads(first)["batches"]] == ["2026-01-01.csv", "2026-01-02.jsonl.gz"]
     assert sorted(p.name for p in (landing / ".listings").iterdir()) == ["web.json"]
-    ingest.refresh(params, landing)
+    refresh.refresh(params, landing)
     assert listing.read_bytes() == first  # nothing changed: same bytes, DVC sees no change
     (root / "feed" / "2026-01-03.csv").write_text("id,w\n3,4\n")
-    assert ingest.refresh(params, landing) == {"web": 3}
+    assert refresh.refresh(params, landing) == {"web": 3}
     assert listing.read_bytes() != first

@@ -5,8 +5,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from stages import ingest
-from stages.config import IngestParams, SourceSpec
-from stages.errors import SourceError
+from strata.atomic import sha256_file
+from strata.config import IngestParams, SourceSpec
+from strata.errors import SourceError
+from strata.sources import hashes
 from tests.helpers.trees import tree
 
 
@@ -36,7 +38,7 @@ def run(landing, out, *sources):
 def test_partitions_are_named_by_the_hash_of_the_delivered_bytes(landing, tmp_path):
     plan, entries = run(landing, tmp_path / "out", CSV, JSON)
     assert plan.summary() == "3 datums processed, 0 skipped, 0 removed"
-    sha = ingest.sha256_file(landing / "a" / "2026-01-01.csv")
+    sha = sha256_file(landing / "a" / "2026-01-01.csv")
     entry = entries[f"a/{sha[:16]}"]
     assert entry["sha256"] == sha and entry["rows"] == 3 and entry["batches"] == ["2026-01-01.csv"]
     assert entry["columns"] == ["id", "w"] and entry["format"] == "csv"
@@ -69,7 +71,7 @@ def test_same_bytes_delivered_twice_is_one_datum(landing, tmp_path):
 def test_unchanged_files_are_not_rehashed(landing, tmp_path, monkeypatch):
     run(landing, tmp_path / "out", CSV)
     calls = []
-    monkeypatch.setattr(ingest, "sha256_file", calls.append)
+    monkeypatch.setattr(hashes, "sha256_file", calls.append)
     plan, _ = run(landing, tmp_path / "out", CSV)
     assert calls == [] and len(plan.keep) == 2
 

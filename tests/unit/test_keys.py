@@ -6,8 +6,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.config import ColumnSpec, Contract
-from stages.keys import KeyDeduper, row_hashes, string_hash
+from strata.contract.keys import KeyDeduper, row_hashes, string_hash
+from strata.contract.spec import ColumnSpec, Contract
 
 TEXTS = [
     "",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stages.lineage import chain, producers, stage_node
+from strata.review.lineage import chain, producers, stage_node
 
 LOCK: dict[str, Any] = {
     "schema": "2.0",

@@ -10,9 +10,11 @@ import pytest
 from conftest_ml import CONTRACT, make_table, write_split
 from typer.testing import CliRunner
 
-from stages import predict, train
-from stages.cli import app
-from stages.config import TrainParams
+from stages import train
+from strata.cli import app
+from strata.config import TrainParams
+from strata.model.artifact import load_model
+from strata.serving import predict
 
 PARAMS = TrainParams(seed=42, model="hist_gradient_boosting", hyperparams={"max_iter": 20})
 
@@ -59,9 +61,7 @@ def test_cli_predict_each_format_gives_the_same_scores(trained: dict[str, Path],
     code, output = _predict(trained, source, folder / f"{fmt}.parquet")
     assert code == 0, output
     assert output.startswith("predict: 80 rows, 3 classes (predicted: animal ")
-    reference = predict.score(
-        predict.features.load_model(trained["model"]), pq.read_table(trained["test"]), ["event_id"]
-    )
+    reference = predict.score(load_model(trained["model"]), pq.read_table(trained["test"]), ["event_id"])
     scored = pq.read_table(folder / f"{fmt}.parquet")
     assert scored.column_names[:2] == ["event_id", "predicted"]
     assert scored["predicted"].to_pylist() == reference["predicted"].to_pylist()

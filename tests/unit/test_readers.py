@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stages.errors import SourceError
-from stages.readers import MALFORMED, ROW, read_raw
+from strata.errors import SourceError
+from strata.sources.readers import MALFORMED, ROW, read_raw
 
 
 def rows(path, fmt, gz=False, chunk_rows=2, **opts):

@@ -1,4 +1,4 @@
-"""The regression gate and the Markdown pieces of stages.report."""
+"""The regression gate and the Markdown pieces of strata.review.report."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.errors import GateFailed
-from stages.report import GateResult, _plots_section, _table, check_gate, enforce
+from strata.errors import GateFailed
+from strata.review.report import GateResult, _plots_section, _table, check_gate, enforce
 
 GATE = {"accuracy": 0.01, "macro_f1": 0.01, "per_class.intruder.recall": 0.03}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stages import revisions as rv
-from stages.errors import RevisionError
+from strata.errors import RevisionError
+from strata.review import revisions as rv
 
 WORKSPACE = rv.Rev(rv.WORKSPACE, None, "now")
 LOCK = """

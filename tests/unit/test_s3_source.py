@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from stages import s3util
-from stages.config import SourceSpec
-from stages.errors import SourceError
-from stages.sources import open_source
-from stages.sources.s3 import S3Source, parse_s3_url
+from strata.config import SourceSpec
+from strata.errors import SourceError
+from strata.sources import open_source
+from strata.sources.s3 import S3Source, parse_s3_url
+from strata.storage import s3server
 
 OBJECTS = {
     "landing/acme/2026-01-02.csv": b"a,b\n1,2\n",
@@ -25,7 +25,7 @@ OBJECTS = {
 
 @pytest.fixture(scope="module")
 def landed(s3_server) -> str:  # noqa: ANN001
-    engineer = s3util.client("s3", s3_server.endpoint, s3_server.credentials["engineer"])
+    engineer = s3server.client("s3", s3_server.endpoint, s3_server.credentials["engineer"])
     for key, body in OBJECTS.items():
         engineer.put_object(Bucket="strata-raw", Key=key, Body=body)
     return s3_server.endpoint
@@ -98,7 +98,7 @@ def test_errors_are_one_line_source_errors(landed: str, as_role, monkeypatch) ->
     as_role("engineer")
     with pytest.raises(SourceError, match=r"^source 'acme': cannot list s3://nope/x: AccessDenied"):
         S3Source(spec(url="s3://nope/x")).list_batches()  # outside the engineer's policy, as on AWS
-    down = f"http://127.0.0.1:{s3util.free_port()}"
+    down = f"http://127.0.0.1:{s3server.free_port()}"
     with pytest.raises(SourceError, match=rf"cannot list s3://strata-raw/landing/acme \(endpoint {down}\)"):
         S3Source(spec(endpoint=down)).list_batches()
     with pytest.raises(SourceError, match="is not an s3://bucket/prefix url"):
@@ -106,8 +106,8 @@ def test_errors_are_one_line_source_errors(landed: str, as_role, monkeypatch) ->
 
 
 def test_missing_bucket_or_credentials_is_a_source_error(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    port = s3util.free_port()
-    pid = s3util.start_server(port, 10**9, tmp_path / "moto.log")  # no IAM: only the bucket is missing
+    port = s3server.free_port()
+    pid = s3server.start_server(port, 10**9, tmp_path / "moto.log")  # no IAM: only the bucket is missing
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
@@ -121,4 +121,4 @@ def test_missing_bucket_or_credentials_is_a_source_error(tmp_path: Path, monkeyp
         with pytest.raises(SourceError, match=r"^source 'acme': cannot list s3://nope/x: NoSuchBucket"):
             S3Source(spec(url="s3://nope/x", endpoint=f"http://127.0.0.1:{port}")).list_batches()
     finally:
-        s3util.stop_server(pid)
+        s3server.stop_server(pid)

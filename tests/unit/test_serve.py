@@ -20,8 +20,10 @@ from conftest_ml import write_split
 from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
-from stages import predict, serve, train
-from stages.cli import app
+from stages import train
+from strata.cli import app
+from strata.serving import predict
+from strata.serving import server as serve
 
 CLASSES = ["animal", "intruder", "resident"]
 EVENT = {"event_id": "x1", "ts": "2026-01-05T03:10:00Z", "entry_point": "window", "height": 172.5}

@@ -20,9 +20,11 @@ import pytest
 from typer.testing import CliRunner
 
 from stages import simulate
-from stages.cli import app
-from stages.config import Contract, SimulateParams, SiteSpec, ValidateParams, section
-from stages.errors import ConfigError
+from strata.cli import app
+from strata.config import SimulateParams, SiteSpec, ValidateParams, section
+from strata.contract.spec import Contract
+from strata.errors import ConfigError
+from strata.simulator import delivery, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ROOT / "params.yaml"
@@ -101,7 +103,7 @@ def contract() -> Contract:
 
 
 def delivered(params: SimulateParams, site: SiteSpec, day: int) -> list[dict[str, Any]]:
-    return decode(simulate.encode(simulate.simulate_day(params, site, day), site.format), site.format)
+    return decode(delivery.encode(delivery.simulate_day(params, site, day), site.format), site.format)
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +126,11 @@ def test_same_params_give_the_same_bytes(tmp_path: Path) -> None:
 def test_bytes_do_not_depend_on_the_python_process() -> None:
     """A fresh interpreter with another hash seed renders the same bytes (no hash(), no set order)."""
     code = (
-        "import hashlib; from stages import simulate; from stages.config import SimulateParams, SiteSpec\n"
+        "import hashlib; from strata.simulator import delivery\n"
+        "from strata.config import SimulateParams, SiteSpec\n"
         "p = SimulateParams(seed=11, start_date='2026-01-01', days=2, events_per_day=40, mess_rate=0.05,"
         " sites=(SiteSpec('acme', 'csv'), SiteSpec('birch', 'jsonl.gz'), SiteSpec('cedar', 'parquet')))\n"
-        "for s in p.sites: print(hashlib.sha256(simulate.encode(simulate.simulate_day(p, s, 1), s.format))"
+        "for s in p.sites: print(hashlib.sha256(delivery.encode(delivery.simulate_day(p, s, 1), s.format))"
         ".hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -135,7 +138,7 @@ def test_bytes_do_not_depend_on_the_python_process() -> None:
     sites = (SiteSpec("acme", "csv"), SiteSpec("birch", "jsonl.gz"), SiteSpec("cedar", "parquet"))
     params = tiny(days=2, sites=sites)
     here = [
-        hashlib.sha256(simulate.encode(simulate.simulate_day(params, s, 1), s.format)).hexdigest()
+        hashlib.sha256(delivery.encode(delivery.simulate_day(params, s, 1), s.format)).hexdigest()
         for s in sites
     ]
     assert out.stdout.split() == here
@@ -152,8 +155,8 @@ def test_adding_a_day_keeps_earlier_files_byte_identical(tmp_path: Path) -> None
 @pytest.mark.parametrize("fmt", ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"])
 def test_every_format_decodes_to_the_rows_of_the_table(fmt: str, contract: Contract) -> None:
     site = SiteSpec("site", fmt)
-    table = simulate.simulate_day(tiny(), site, 1)
-    rows = decode(simulate.encode(table, fmt), fmt)
+    table = delivery.simulate_day(tiny(), site, 1)
+    rows = decode(delivery.encode(table, fmt), fmt)
     assert len(rows) == table.num_rows > 20
     assert {k for r in rows for k in r} == set(table.column_names)
     ids = table.column(table.column_names[0]).to_pylist()
@@ -164,7 +167,7 @@ def test_every_format_decodes_to_the_rows_of_the_table(fmt: str, contract: Contr
 
 def test_event_ids_are_per_site_and_day_and_count_is_near_events_per_day() -> None:
     params = tiny(days=1, events=300, mess_rate=0.0)
-    rows = simulate.simulate_day(params, SiteSpec("acme", "csv"), 0).to_pylist()
+    rows = delivery.simulate_day(params, SiteSpec("acme", "csv"), 0).to_pylist()
     ids = [r["event_id"] for r in rows]
     assert len(set(ids)) == len(ids) and all(i.startswith("acme-20260101-") for i in ids)
     assert 250 < len(rows) < 350
@@ -192,7 +195,7 @@ def test_birch_sends_phone_nearby_only_from_its_new_column_day() -> None:
 def test_cedar_reports_native_types_and_heights_in_inches() -> None:
     sites = (SiteSpec("cm", "parquet"), SiteSpec("inch", "parquet", height_unit="in"))
     params = tiny(days=2, events=400, mess_rate=0.0, sites=sites)
-    tables = {s.name: simulate.simulate_day(params, s, 0) for s in sites}
+    tables = {s.name: delivery.simulate_day(params, s, 0) for s in sites}
     assert str(tables["inch"].schema.field("ts").type) == "timestamp[us, tz=UTC]"
     assert str(tables["inch"].schema.field("code_ok").type) == "bool"
 
@@ -260,11 +263,11 @@ def test_a_model_learns_the_signal_but_not_perfectly() -> None:
 
     site = SiteSpec("lab", "parquet")
     params = tiny(days=8, events=400, mess_rate=0.0, sites=(site,))
-    rows = [r for d in range(8) for r in simulate.simulate_day(params, site, d).to_pylist()]
-    points = simulate.ENTRY_POINTS
+    rows = [r for d in range(8) for r in delivery.simulate_day(params, site, d).to_pylist()]
+    points = generate.ENTRY_POINTS
 
     def features(r: dict[str, Any]) -> list[float]:
-        readings = [np.nan if r[c] is None else float(r[c]) for c in (*simulate.READINGS, *simulate.FLAGS)]
+        readings = [np.nan if r[c] is None else float(r[c]) for c in (*generate.READINGS, *generate.FLAGS)]
         return [r["ts"].hour, points.index(r["entry_point"]), *readings]
 
     x, y = np.array([features(r) for r in rows]), np.array([r["label"] for r in rows])

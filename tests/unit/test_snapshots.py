@@ -1,4 +1,4 @@
-"""Pure helpers of stages.snapshots: flattening, params/metrics/schema diffs, manifest reading."""
+"""Pure helpers of strata.review.snapshots: flattening, params/metrics/schema diffs, manifest reading."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from stages.snapshots import (
+from strata.review.snapshots import (
     diff_flat,
     diff_metrics,
     diff_schema,

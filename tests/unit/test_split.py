@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stages import ingest, split, validate
-from stages.config import ColumnSpec, Contract, IngestParams, SourceSpec, SplitParams, ValidateParams
-from stages.errors import SchemaError
+from strata.config import IngestParams, SourceSpec, SplitParams, ValidateParams
+from strata.contract.keys import identity_hashes, on_test_side
+from strata.contract.spec import ColumnSpec, Contract, read_contract
+from strata.errors import SchemaError
 
 CONTRACT = Contract(
     target="label",
@@ -68,14 +70,15 @@ def test_duplicate_keys_across_batches_keep_the_earliest_delivery(tmp_path):
 )
 def test_side_is_a_function_of_key_and_seed(keys, seed):
     table = pa.table({"id": keys, "label": ["x"] * len(keys)})
-    hashes = split.key_hash(table, CONTRACT, seed)
-    reversed_hashes = split.key_hash(table.take(list(reversed(range(len(keys))))), CONTRACT, seed)
-    assert list(hashes) == list(reversed(reversed_hashes))
+    side = on_test_side(identity_hashes(table, CONTRACT), seed, 0.25)
+    flipped = table.take(list(reversed(range(len(keys)))))
+    assert list(side) == list(reversed(on_test_side(identity_hashes(flipped, CONTRACT), seed, 0.25)))
 
 
 def test_clean_files_without_contract_metadata_are_refused(tmp_path):
-    with pytest.raises(SchemaError, match=r"x.parquet: no strata.contract metadata; was it written by"):
-        split.contract_of(pa.schema([("id", pa.string())]), "x.parquet")
+    pq.write_table(pa.table({"id": ["a"]}), tmp_path / "x.parquet")
+    with pytest.raises(SchemaError, match=r"x.parquet: not clean-format Parquet"):
+        read_contract(tmp_path / "x.parquet")
 
 
 def test_nothing_to_split_is_a_clear_error(tmp_path):

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from stages import remotes, s3util, storage
-from stages.errors import AccessDenied, ConfigError, StorageError
+from strata.errors import AccessDenied, ConfigError, StorageError
+from strata.storage import commands as storage
+from strata.storage import remotes, s3server
+from strata.storage.roles import Credentials, Tier, bootstrap_request_count, load_roles, policy_for
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = s3util.load_roles(ROOT / "storage" / "roles.yaml")
+ROLES = load_roles(ROOT / "storage" / "roles.yaml")
 RAW, SHARED = ROLES.tiers["raw"], ROLES.tiers["shared"]
 ENDPOINT = "http://127.0.0.1:4566"
 
@@ -49,7 +51,7 @@ SAMPLES = {
 
 
 def test_reviewer_policy_is_exact() -> None:
-    assert s3util.policy_for(ROLES, "reviewer") == {
+    assert policy_for(ROLES, "reviewer") == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -77,7 +79,7 @@ def test_reviewer_policy_is_exact() -> None:
     ],
 )
 def test_policies_scope_list_by_bucket_and_objects_by_object_arn(role: str, sids: list[str]) -> None:
-    statements = s3util.policy_for(ROLES, role)["Statement"]
+    statements = policy_for(ROLES, role)["Statement"]
     assert [s["Sid"] for s in statements] == sids
     for statement in statements:
         (resource,) = statement["Resource"]
@@ -92,11 +94,11 @@ def test_policies_scope_list_by_bucket_and_objects_by_object_arn(role: str, sids
 def test_policies_command_writes_one_file_per_role(tmp_path: Path) -> None:
     storage.policies(out=tmp_path, roles=ROOT / "storage" / "roles.yaml")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ci.json", "engineer.json", "reviewer.json"]
-    assert json.loads((tmp_path / "ci.json").read_text()) == s3util.policy_for(ROLES, "ci")
+    assert json.loads((tmp_path / "ci.json").read_text()) == policy_for(ROLES, "ci")
 
 
 def test_bootstrap_request_count() -> None:
-    assert s3util.bootstrap_request_count(ROLES) == 2 + 3 * 4
+    assert bootstrap_request_count(ROLES) == 2 + 3 * 4
 
 
 @pytest.mark.parametrize(
@@ -115,16 +117,16 @@ def test_roles_file_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "roles.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        s3util.load_roles(path)
+        load_roles(path)
 
 
 def test_config_local_switches_keys_keeps_other_settings(tmp_path: Path) -> None:
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc" / "config.local").write_text("[cache]\n    dir = /fast/cache\n")
-    first = s3util.Credentials("engineer", "AKIAENGINEER", "secret-e")
+    first = Credentials("engineer", "AKIAENGINEER", "secret-e")
     path = storage.write_config_local(tmp_path, ["raw", "shared"], ENDPOINT, first)
     storage.write_config_local(
-        tmp_path, ["raw", "shared"], ENDPOINT, s3util.Credentials("reviewer", "AKIAREV", "s-r")
+        tmp_path, ["raw", "shared"], ENDPOINT, Credentials("reviewer", "AKIAREV", "s-r")
     )
     text = path.read_text()
     assert "dir = /fast/cache" in text
@@ -159,7 +161,7 @@ def test_config_local_switches_keys_keeps_other_settings(tmp_path: Path) -> None
          "to the cloud - disk quota exceeded"),
     ],
 )  # fmt: skip
-def test_translate_dvc_failures(sample: str, verb: str, tier: s3util.Tier, kind: type, message: str) -> None:
+def test_translate_dvc_failures(sample: str, verb: str, tier: Tier, kind: type, message: str) -> None:
     error = remotes.translate(
         verb, tier, who="role 'reviewer'", endpoint=ENDPOINT, returncode=1, output=SAMPLES[sample]
     )
@@ -169,20 +171,20 @@ def test_translate_dvc_failures(sample: str, verb: str, tier: s3util.Tier, kind:
 
 
 def _start(count: int, tmp_path: Path) -> tuple[int, str]:
-    port = s3util.free_port()
-    return s3util.start_server(port, count, tmp_path / "moto.log"), f"http://127.0.0.1:{port}"
+    port = s3server.free_port()
+    return s3server.start_server(port, count, tmp_path / "moto.log"), f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("shift", [-1, 1])
 def test_bootstrap_window_must_be_exact(tmp_path: Path, shift: int) -> None:
     """One request too few: the last bootstrap call is refused; one too many: a rogue key gets in."""
-    pid, endpoint = _start(s3util.bootstrap_request_count(ROLES) + shift, tmp_path)
+    pid, endpoint = _start(bootstrap_request_count(ROLES) + shift, tmp_path)
     try:
         with pytest.raises(StorageError, match="bootstrap of" if shift < 0 else "IAM is not enforced"):
-            s3util.bootstrap(endpoint, ROLES)
-            s3util.verify_enforced(endpoint, "strata-raw")
+            s3server.bootstrap(endpoint, ROLES)
+            s3server.verify_enforced(endpoint, "strata-raw")
     finally:
-        s3util.stop_server(pid)
+        s3server.stop_server(pid)
 
 
 def _code(call: object, **kwargs: object) -> str:
@@ -195,9 +197,9 @@ def _code(call: object, **kwargs: object) -> str:
 
 def test_iam_is_enforced_after_bootstrap(s3_server) -> None:  # noqa: ANN001
     creds = s3_server.credentials
-    reviewer = s3util.client("s3", s3_server.endpoint, creds["reviewer"])
-    engineer = s3util.client("s3", s3_server.endpoint, creds["engineer"])
-    ci = s3util.client("s3", s3_server.endpoint, creds["ci"])
+    reviewer = s3server.client("s3", s3_server.endpoint, creds["reviewer"])
+    engineer = s3server.client("s3", s3_server.endpoint, creds["engineer"])
+    ci = s3server.client("s3", s3_server.endpoint, creds["ci"])
     assert _code(engineer.put_object, Bucket="strata-raw", Key="t/iam.txt", Body=b"x") == "ok"
     assert _code(engineer.put_object, Bucket="strata-shared", Key="t/iam.txt", Body=b"x") == "ok"
     assert _code(reviewer.get_object, Bucket="strata-shared", Key="t/iam.txt") == "ok"
@@ -206,11 +208,11 @@ def test_iam_is_enforced_after_bootstrap(s3_server) -> None:  # noqa: ANN001
     assert _code(reviewer.list_objects_v2, Bucket="strata-raw") == "AccessDenied"
     assert _code(ci.put_object, Bucket="strata-shared", Key="t/ci.txt", Body=b"x") == "ok"
     assert _code(ci.get_object, Bucket="strata-raw", Key="t/iam.txt") == "AccessDenied"
-    wrong = s3util.Credentials("x", creds["engineer"].access_key_id, "wrong-secret")
-    assert _code(s3util.client("s3", s3_server.endpoint, wrong).list_objects_v2, Bucket="strata-raw") == (
+    wrong = Credentials("x", creds["engineer"].access_key_id, "wrong-secret")
+    assert _code(s3server.client("s3", s3_server.endpoint, wrong).list_objects_v2, Bucket="strata-raw") == (
         "SignatureDoesNotMatch"
     )
-    assert _code(s3util.client("s3", s3_server.endpoint).list_objects_v2, Bucket="strata-shared") == (
+    assert _code(s3server.client("s3", s3_server.endpoint).list_objects_v2, Bucket="strata-shared") == (
         "InvalidAccessKeyId"
     )
 
@@ -218,7 +220,7 @@ def test_iam_is_enforced_after_bootstrap(s3_server) -> None:  # noqa: ANN001
 def test_cli_edge_turns_storage_errors_into_one_line(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from stages.cli import app
+    from strata.cli import app
 
     result = CliRunner().invoke(app, ["storage", "use", "reviewer", "--repo", str(tmp_path)])
     assert result.exit_code == 1

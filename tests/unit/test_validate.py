@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from stages import ingest, validate
-from stages.config import ColumnSpec, Contract, IngestParams, SourceSpec, ValidateParams
-from stages.errors import SchemaError
+from strata.config import IngestParams, SourceSpec, ValidateParams
+from strata.contract.spec import ColumnSpec, Contract
+from strata.errors import SchemaError
 from tests.helpers.trees import tree
 
 CONTRACT = Contract(

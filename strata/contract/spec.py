@@ -1,0 +1,153 @@
+"""The data contract itself: what a clean row is, declared once in params.yaml (``validate.contract``).
+
+This module is the one place that says what the contract holds and how it maps onto Arrow: the column
+specs, the one type map (:data:`ARROW_TYPES`), the clean and quarantine schemas, the column names strata
+adds to data, and the round trip through a Parquet file's schema metadata, which is how every stage after
+validate (split, train, evaluate, predict, serve, the reviewer tools) gets the *same* :class:`Contract`
+without reading another stage's params.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from strata.errors import ConfigError, SchemaError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Columns strata adds: partitions carry ROW and MALFORMED, clean rows SOURCE, BATCH and ROW (lineage),
+# quarantine rows ROW and REASON.
+ROW, MALFORMED, SOURCE, BATCH, REASON = "_row", "_malformed", "_source", "_batch", "reason"
+RESERVED = (ROW, MALFORMED, SOURCE, BATCH)
+METADATA_KEY = b"strata.contract"
+NUMERIC = ("int", "float")
+TEXT = ("string", "category")
+
+COLUMN_TYPES = ("string", "int", "float", "bool", "timestamp", "category")
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnSpec:
+    """One column of the data contract."""
+
+    type: str
+    required: bool = False  # required: present in every batch and never null (else quarantine)
+    aliases: tuple[str, ...] = ()  # other names sources use for this column
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] = ()  # allowed values (category/string)
+    unit: str = ""  # canonical unit; sources reporting another unit are converted (contract.source_units)
+    format: str = ""  # timestamp: strptime format; empty = ISO 8601
+    feature: bool = True  # offered to the model (key/target/timestamp handling aside)
+
+    def check(self, where: str) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise ConfigError(f"{where}.type: '{self.type}' is not one of {', '.join(COLUMN_TYPES)}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ConfigError(f"{where}: min {self.min} is greater than max {self.max}")
+        if self.type == "category" and not self.values:
+            raise ConfigError(f"{where}.values: a category column lists its allowed values")
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """The data contract: what a clean row is. Declared in params.yaml under validate.contract."""
+
+    target: str
+    columns: dict[str, ColumnSpec]
+    key: tuple[str, ...] = ()  # empty: no tidy key, a row's identity is the hash of all its values
+    na_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+    source_units: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    true_values: tuple[str, ...] = ("true", "True", "TRUE", "1", "yes", "y", "t")
+    false_values: tuple[str, ...] = ("false", "False", "FALSE", "0", "no", "n", "f")
+
+    def features(self, drop: Sequence[str] = ()) -> list[str]:
+        """Columns offered to a model: ``feature: true``, not the key, not the target, not dropped."""
+        excluded = {*self.key, self.target, *drop}
+        return [c for c, spec in self.columns.items() if spec.feature and c not in excluded]
+
+    def check(self, where: str) -> None:
+        reserved = [c for c in self.columns if c in RESERVED]
+        if reserved:
+            raise ConfigError(f"{where}.columns.{reserved[0]}: the name is reserved by strata")
+        for name in (self.target, *self.key):
+            if name not in self.columns:
+                raise ConfigError(f"{where}: column '{name}' is named as key/target but not declared")
+        for source, units in self.source_units.items():
+            for column in units:
+                if column not in self.columns or not self.columns[column].unit:
+                    raise ConfigError(
+                        f"{where}.source_units.{source}.{column}: not a contract column with a unit"
+                    )
+
+
+def arrow_types() -> dict[str, pa.DataType]:
+    """The one type map: contract type -> the Arrow type of its clean column."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "category": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+
+
+def arrow_type(kind: str) -> pa.DataType:
+    types = arrow_types()
+    if kind not in types:
+        raise SchemaError(f"contract type '{kind}' is not one of {', '.join(types)}")
+    return types[kind]
+
+
+def clean_schema(contract: Contract) -> pa.Schema:
+    """Contract columns (required ones non-nullable), then lineage columns, with the contract as metadata."""
+    import pyarrow as pa
+
+    fields = [pa.field(c, arrow_type(s.type), nullable=not s.required) for c, s in contract.columns.items()]
+    lineage = [(SOURCE, pa.string()), (BATCH, pa.string()), (ROW, pa.int64())]
+    fields += [pa.field(name, kind, nullable=False) for name, kind in lineage]
+    return pa.schema(fields, metadata={METADATA_KEY: to_metadata(contract)})
+
+
+def quarantine_schema(delivered: Sequence[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    names = [n for n in delivered if n != ROW]
+    return pa.schema([*(pa.field(n, pa.string()) for n in names), (ROW, pa.int64()), (REASON, pa.string())])
+
+
+def to_metadata(contract: Contract) -> bytes:
+    """The whole contract as compact JSON in declaration order (same contract, same bytes)."""
+    return json.dumps(dataclasses.asdict(contract), separators=(",", ":")).encode()
+
+
+def from_metadata(schema: pa.Schema, where: object) -> Contract:
+    """The contract a clean-format file was written under (split, train, evaluate, predict read it here)."""
+    from strata.typed import build
+
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise SchemaError(f"{where}: not clean-format Parquet (no 'strata.contract' schema metadata)")
+    try:
+        data: Any = json.loads(raw)
+        return build(Contract, data, f"{where}: strata.contract metadata")
+    except (ValueError, ConfigError) as exc:
+        raise SchemaError(f"{where}: unreadable strata.contract metadata ({exc})") from exc
+
+
+def read_contract(path: object) -> Contract:
+    """The contract of a clean-format Parquet file, read from its footer only."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(str(path))
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{path}: file not found") from exc
+    return from_metadata(schema, path)

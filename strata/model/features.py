@@ -1,0 +1,134 @@
+"""What the model sees: its input columns (from the one Contract) and how they become model columns.
+
+Features are the contract columns with ``feature: true``, minus key, target and ``train.drop_columns``
+(:meth:`Contract.features`). :func:`derive` is the first step of every strata Pipeline (see
+strata.model.pipeline), so a loaded model alone knows which columns to read and how to cast them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strata.contract.spec import TEXT, arrow_type
+from strata.errors import ConfigError, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from strata.contract.spec import Contract
+
+NUMERIC_TYPES = ("float", "int", "bool")
+TEXT_TYPES = TEXT
+
+
+def input_columns(contract: Contract, drop: Sequence[str] = ()) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(name, contract type, allowed values) of every model input, in contract order."""
+    unknown = [name for name in drop if name not in contract.columns]
+    if unknown:
+        raise ConfigError(f"train.drop_columns: '{unknown[0]}' is not a contract column")
+    return [
+        (name, contract.columns[name].type, contract.columns[name].values) for name in contract.features(drop)
+    ]
+
+
+def derive(frame: pd.DataFrame, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Contract-typed columns -> model columns (first Pipeline step, so the model file carries it).
+
+    Timestamps become cyclic hour-of-day (sin, cos; UTC) and day-of-week; bools become 0/1 floats with NaN;
+    numbers become float64 with NaN; strings/categories become object arrays with NaN for missing.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for name, ctype, *_ in columns:
+        series = frame[name]
+        if ctype == "timestamp":
+            ts = pd.to_datetime(series, utc=True)
+            hours = ts.dt.hour + ts.dt.minute / 60 + ts.dt.second / 3600
+            angle = (2 * math.pi / 24) * hours.to_numpy(dtype=float, na_value=np.nan)
+            out[f"{name}__hour_sin"] = np.sin(angle)
+            out[f"{name}__hour_cos"] = np.cos(angle)
+            out[f"{name}__dow"] = ts.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan)
+        elif ctype == "bool":
+            out[name] = series.astype("boolean").to_numpy(dtype=float, na_value=np.nan)
+        elif ctype in NUMERIC_TYPES:
+            out[name] = pd.to_numeric(series).to_numpy(dtype=float, na_value=np.nan)
+        else:
+            values = series.astype(object)
+            out[name] = values.where(series.notna(), np.nan).to_numpy(dtype=object)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def derived_names(columns: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
+    """(text, numeric) column names that :func:`derive` produces."""
+    text, numeric = [], []
+    for name, ctype, *_ in columns:
+        if ctype == "timestamp":
+            numeric += [f"{name}__hour_sin", f"{name}__hour_cos", f"{name}__dow"]
+        elif ctype in TEXT_TYPES:
+            text.append(name)
+        else:
+            numeric.append(name)
+    return text, numeric
+
+
+def model_inputs(model: Any) -> list[tuple[str, str]]:
+    """(name, contract type) of the columns a fitted strata Pipeline reads."""
+    return [(name, ctype) for name, ctype, *_ in model.named_steps["derive"].kw_args["columns"]]
+
+
+def read_table(path: Path, columns: Sequence[str]) -> pa.Table:
+    """Only ``columns`` of a Parquet file; a missing column is a one-line SchemaError naming it."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{path}: file not found") from exc
+    missing = [name for name in columns if name not in names]
+    if missing:
+        raise SchemaError(f"{path}: missing column '{missing[0]}'")
+    return pq.read_table(path, columns=list(dict.fromkeys(columns)))
+
+
+def to_frame(table: pa.Table, inputs: Sequence[tuple[str, str]], where: str | Path) -> pd.DataFrame:
+    """Cast the input columns to their contract types and hand them to pandas (the Pipeline's input)."""
+    import pyarrow as pa
+
+    missing = [name for name, _ in inputs if name not in table.column_names]
+    if missing:
+        raise SchemaError(f"{where}: missing feature column '{missing[0]}'")
+    arrays = []
+    for name, ctype in inputs:
+        try:
+            arrays.append(_cast(table[name], ctype))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaError(f"{where}: column '{name}' is not {ctype}: {str(exc).splitlines()[0]}") from exc
+    names = [name for name, _ in inputs]
+    return pa.Table.from_arrays(arrays, names=names).to_pandas()
+
+
+def _cast(column: Any, ctype: str) -> Any:
+    """Cast to the contract type; text timestamps without a zone offset are read as UTC."""
+    import pyarrow as pa
+
+    target = arrow_type(ctype)
+    if ctype == "timestamp" and pa.types.is_string(column.type):
+        try:
+            return column.cast(target)
+        except pa.ArrowInvalid:
+            return column.cast(pa.timestamp("us")).cast(target)
+    return column.cast(target)
+
+
+def predict(model: Any, table: pa.Table, where: str | Path) -> tuple[Any, Any]:
+    """(class probabilities, predicted class) for a table holding the model's input columns."""
+    import numpy as np
+
+    proba = model.predict_proba(to_frame(table, model_inputs(model), where))
+    return proba, np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]

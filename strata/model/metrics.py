@@ -1,0 +1,106 @@
+"""Classification metrics: accuracy, macro F1, per class, recall of the alarm class at a fixed false-alarm
+rate, per slice; and the one-vs-rest curves the plots draw. Pure functions of labels and scores."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DIGITS = 6
+MAX_POINTS = 200  # per class and curve: enough for a smooth line, small enough for `dvc plots diff`
+
+
+def rounded(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): rounded(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, float):
+        return round(obj, DIGITS)
+    return obj
+
+
+def class_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """accuracy, macro_f1 over ``labels`` and per-class precision/recall/f1/support (zero_division=0)."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    prec, rec, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(labels), zero_division=0
+    )
+    per_class = {
+        str(c): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for c, p, r, f, s in zip(labels, prec, rec, f1, support, strict=True)
+    }
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1.mean()) if len(labels) else 0.0,
+        "per_class": per_class,
+    }
+
+
+def recall_at_far(scores: np.ndarray, positive: np.ndarray, rate: float) -> tuple[float, float, float]:
+    """(recall, threshold, achieved far) for "alarm iff score >= threshold" at the lowest threshold whose
+    false alarm rate among negatives is <= ``rate``. No threshold fits -> one just above every negative."""
+    import numpy as np
+
+    pos, neg = scores[positive], scores[~positive]
+    if len(neg) == 0:
+        threshold = float(scores.min()) if len(scores) else 1.0
+    else:
+        allowed = math.floor(rate * len(neg) + 1e-9)  # negatives allowed at or above the threshold
+        if allowed >= len(neg):
+            threshold = float(scores.min())
+        else:
+            cut = float(np.sort(neg)[::-1][allowed])  # the first negative that must stay below
+            above = scores[scores > cut]
+            threshold = float(above.min()) if len(above) else float(np.nextafter(cut, np.inf))
+    recall = float((pos >= threshold).mean()) if len(pos) else 0.0
+    far = float((neg >= threshold).mean()) if len(neg) else 0.0
+    return recall, threshold, far
+
+
+def slice_metrics(y_true: np.ndarray, y_pred: np.ndarray, slices: np.ndarray) -> dict[str, Any]:
+    """rows, accuracy and macro_f1 per slice value (macro over the labels seen in that slice)."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    out: dict[str, Any] = {}
+    for value in sorted(set(slices.tolist())):
+        mask = slices == value
+        out[str(value)] = {
+            "rows": int(mask.sum()),
+            "accuracy": float(accuracy_score(y_true[mask], y_pred[mask])),
+            "macro_f1": float(
+                f1_score(y_true[mask], y_pred[mask], average="macro", zero_division=np.float64(0.0))
+            ),
+        }
+    return out
+
+
+def _thin(*columns: np.ndarray) -> list[np.ndarray]:
+    """At most MAX_POINTS evenly spaced points, always keeping both ends."""
+    import numpy as np
+
+    n = len(columns[0])
+    if n <= MAX_POINTS:
+        return list(columns)
+    keep = np.unique(np.linspace(0, n - 1, MAX_POINTS).round().astype(int))
+    return [c[keep] for c in columns]
+
+
+def curves(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One-vs-rest ROC (fpr, tpr) and PR (recall, precision) per class; classes absent from y are skipped."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out: dict[str, dict[str, Any]] = {"roc": {}, "pr": {}}
+    for i, cls in enumerate(classes):
+        positive = y_true == cls
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, proba[:, i])
+        precision, recall, _ = precision_recall_curve(positive, proba[:, i])
+        out["roc"][cls] = dict(zip(("fpr", "tpr"), _thin(fpr, tpr), strict=True))
+        out["pr"][cls] = dict(zip(("recall", "precision"), _thin(recall[::-1], precision[::-1]), strict=True))
+    return out

@@ -1,0 +1,160 @@
+"""Lineage: from any output back to the delivered batches it came from, at any git revision.
+
+Pachyderm answers this with a global commit ID; here git + DVC answer it: that revision's dvc.lock names
+every stage's command, params, deps and outs with their md5s, and the partition manifest at the same
+revision names the delivered batches (source, batch names, sha256) behind every partition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+import typer
+
+from strata.errors import RevisionError
+from strata.review import revisions as rv
+from strata.review.snapshots import PARTITIONS, manifest_entries
+
+SUMMARY = "data/split/summary.json"
+
+
+def _related(a: str, b: str) -> bool:
+    """True when one path is the other or lies under it (a dir dep covers the outs inside it)."""
+    pa, pb = PurePosixPath(a), PurePosixPath(b)
+    return pa == pb or pa in pb.parents or pb in pa.parents
+
+
+def producers(lock: dict[str, Any], path: str) -> list[str]:
+    """Stages with an out that is ``path``, holds it, or lies inside it."""
+    stages = lock.get("stages") or {}
+    return [
+        name for name, st in stages.items() if any(_related(o["path"], path) for o in st.get("outs") or [])
+    ]
+
+
+def chain(lock: dict[str, Any], path: str) -> list[str]:
+    """Every stage that produced ``path`` transitively, nearest first (breadth-first over deps)."""
+    stages = lock.get("stages") or {}
+    order: list[str] = []
+    queue = deque(producers(lock, path))
+    while queue:
+        name = queue.popleft()
+        if name in order:
+            continue
+        order.append(name)
+        for dep in stages[name].get("deps") or []:
+            queue.extend(p for p in producers(lock, dep["path"]) if p not in order)
+    return order
+
+
+def stage_node(lock: dict[str, Any], name: str) -> dict[str, Any]:
+    stage = lock["stages"][name]
+
+    def files(key: str) -> list[dict[str, Any]]:
+        return [{"path": e["path"], "md5": e.get("md5")} for e in stage.get(key) or []]
+
+    return {
+        "stage": name,
+        "cmd": stage.get("cmd"),
+        "params": stage.get("params") or {},
+        "deps": files("deps"),
+        "outs": files("outs"),
+    }
+
+
+def _strictly_inside_out(lock: dict[str, Any], path: str) -> bool:
+    p = PurePosixPath(path)
+    return any(PurePosixPath(out) in p.parents for out in rv.lock_outs(lock))
+
+
+def _narrowed(path: str, lock: dict[str, Any], partitions: dict[str, Any]) -> set[str] | None:
+    """The datums a per-datum path stands for: one file ('<source>/<id>.parquet') or a source folder."""
+    parts = PurePosixPath(path).with_suffix("").parts
+    ident = "/".join(parts[-2:])
+    if ident in partitions:
+        return {ident}
+    if _strictly_inside_out(lock, path):
+        found = {pid for pid, e in partitions.items() if (e.get("source") or pid.split("/")[0]) == parts[-1]}
+        return found or None
+    return None
+
+
+def _used(root: Path, rev: rv.Rev, lock: dict[str, Any], stages: list[str]) -> set[str] | None:
+    """Datums the split stage recorded as its input, when the chain goes through it."""
+    if not set(producers(lock, SUMMARY)) & set(stages):
+        return None
+    summary = rv.read_json(root, rev, SUMMARY, default={})
+    listed = summary.get("partitions") if isinstance(summary, dict) else None
+    return set(listed) if isinstance(listed, list) else None
+
+
+def lineage(root: Path, path: str, rev_name: str = "HEAD") -> dict[str, Any]:
+    """The stages behind ``path`` at a revision and the delivered batches at the bottom of the chain."""
+    rev = rv.resolve(root, rev_name)
+    path = str(PurePosixPath(path))
+    lock = rv.read_lock(root, rev)
+    stages = chain(lock, path)
+    if not stages:
+        raise RevisionError(f"'{path}' is not an output of any stage in dvc.lock at {rev.name}")
+    if rev.sha is not None and _strictly_inside_out(lock, path) and not rv.exists(root, rev, path):
+        raise RevisionError(f"'{path}' did not exist at {rev.name}")
+    partitions = manifest_entries(rv.read_json(root, rev, PARTITIONS, default={}) or {})
+    used = _narrowed(path, lock, partitions) or _used(root, rev, lock, stages)
+    batches = [
+        {
+            "partition": pid,
+            "source": e.get("source"),
+            "batches": e.get("batches", []),
+            "sha256": e.get("sha256"),
+            "rows": e.get("rows"),
+        }
+        for pid, e in sorted(partitions.items())
+        if used is None or pid in used
+    ]
+    return {
+        "path": path,
+        "rev": rev.name,
+        "sha": rev.sha,
+        "stages": [stage_node(lock, name) for name in stages],
+        "batches": batches,
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    """Plain text: the chain of stages, nearest first, then the delivered batches."""
+    lines = [f"{result['path']} @ {result['rev']} ({(result['sha'] or 'workspace')[:8]})"]
+    for node in result["stages"]:
+        lines.append(f"  <- stage {node['stage']}: {node['cmd']}")
+        for name, value in sorted(_flat_params(node["params"]).items()):
+            lines.append(f"       param {name} = {value}")
+        lines.extend(f"       dep  {d['path']} {d['md5']}" for d in node["deps"])
+        lines.extend(f"       out  {o['path']} {o['md5']}" for o in node["outs"])
+    lines.append(f"  <- {len(result['batches'])} delivered batches")
+    for b in result["batches"]:
+        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}  sha256 {b['sha256']}")
+    return "\n".join(lines)
+
+
+def _flat_params(params: dict[str, Any]) -> dict[str, Any]:
+    """dvc.lock params are {params file: {dotted key: value}}; flatten to 'file:key'."""
+    from strata.review.snapshots import flatten
+
+    return {
+        f"{file}:{key}": value for file, values in params.items() for key, value in flatten(values).items()
+    }
+
+
+def command(
+    path: Annotated[str, typer.Argument(help="An output: model, metrics file, a partition file, a folder.")],
+    rev: Annotated[
+        str, typer.Option("--rev", help="Git revision (tag, branch, commit) or 'workspace'.")
+    ] = "HEAD",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
+    repo: Annotated[Path, typer.Option("--repo", help="Any folder inside the project.")] = Path(),
+) -> None:
+    """The chain from an output back to the delivered batches: stages, params, md5s, batch sha256s."""
+    result = lineage(rv.repo_root(repo), path, rev)
+    typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
