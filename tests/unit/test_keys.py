@@ -108,3 +108,62 @@ def test_dedupe_matches_first_occurrence_with_any_keys(
         assert [r["_row"] for r in kept_second.to_pylist()] == sorted(
             (r["_row"] for r in kept_second.to_pylist()), reverse=True
         )
+
+
+# ----------------------------------------------------------------------------- pinned values (never change)
+# These numbers are the train/test side of every row ever split. If one changes, rows move between train and
+# test on the next run: that is a breaking change of the data contract, never an incidental one.
+
+
+def test_string_hash_values_are_pinned() -> None:
+    values = pa.array(["", "a", "acme-20260101-00000", "x" * 17])
+    assert [int(h) for h in string_hash(values)] == [
+        13371944130919835716,
+        11917584344424898561,
+        4375902963943770279,
+        377437682530159891,
+    ]
+
+
+def test_composite_key_text_and_hash_are_pinned() -> None:
+    import datetime
+
+    from strata.contract.keys import key_text
+
+    contract = Contract(
+        target="y",
+        key=("site", "n", "t"),
+        columns={
+            "site": ColumnSpec(type="string"),
+            "n": ColumnSpec(type="int"),
+            "t": ColumnSpec(type="timestamp"),
+            "f": ColumnSpec(type="float"),
+            "y": ColumnSpec(type="string"),
+        },
+    )
+    moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    table = pa.table(
+        {
+            "site": ["a", None],
+            "n": [1, 2],
+            "t": pa.array([moment, None], pa.timestamp("us", tz="UTC")),
+            "f": [1.5, -0.0],
+            "y": ["r", "i"],
+        }
+    )
+    assert key_text(table, contract).to_pylist() == ["1:a1:116:1767225600000000", "~1:2~"]
+    hashes, complete = row_hashes(table, contract)
+    assert [int(h) for h in hashes] == [18384196267576753305, 13873016705676162224]
+    assert complete.tolist() == [True, False]
+    every = Contract(target="y", columns=contract.columns)  # key: [] -> all columns; -0.0 == 0.0
+    assert key_text(table, every).to_pylist() == [
+        "1:a1:116:176722560000000019:46094342186137026561:r",
+        "~1:2~1:01:i",
+    ]
+
+
+def test_split_side_is_pinned() -> None:
+    from strata.contract.keys import on_test_side
+
+    hashes = string_hash(pa.array([f"e{i}" for i in range(12)]))
+    assert on_test_side(hashes, 7, 0.25).tolist() == [True, False, False, True] + [False] * 8
