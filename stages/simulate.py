@@ -1,6 +1,8 @@
-"""Stage `simulate`: land the default feed, one file per site and day, each in its site's delivery style.
+"""Stage `simulate`: land the default feed, one file per site and day, each in its site's delivery style,
+and beside it (never inside the landing folder) the oracle: each event's exact class posterior.
 
-The generating process is strata.simulator.generate, the delivery styles strata.simulator.delivery.
+The generating process is strata.simulator.generate, the delivery styles strata.simulator.delivery, the
+oracle strata.simulator.oracle (docs/oracle.md).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Annotated
 
 import typer
 
-from strata.atomic import atomic_dir, write_text
+from strata.atomic import atomic_dir, write_table, write_text
 from strata.config import SimulateParams, section
 from strata.errors import ConfigError
 from strata.simulator.delivery import check, encode, file_name, simulate_day
+from strata.simulator.oracle import oracle_day
 
 _SECTION = re.compile(r"simulate:[ \t]*(#.*)?")
 _DAYS = re.compile(r"(?P<lead>[ \t]+days:[ \t]*)(?P<num>\d+)(?P<gap>[ \t]*)(?P<rest>(#.*)?)")
@@ -59,8 +62,26 @@ def write_landing(params: SimulateParams, out: Path) -> tuple[int, int]:
     return files, rows
 
 
+def write_oracle(params: SimulateParams, out: Path) -> int:
+    """Build the oracle folder atomically, <out>/<site>/<date>.parquet beside the landing files; returns
+    the number of events. Kept out of the landing folder: ingest must never read it."""
+    events = 0
+    with atomic_dir(out) as tmp:
+        for site in sorted(params.sites, key=lambda s: s.name):
+            folder = tmp / site.name
+            folder.mkdir()
+            for day in range(params.days):
+                table = oracle_day(params, site, day)
+                write_table(folder / f"{file_name(params, site, day).split('.')[0]}.parquet", table)
+                events += table.num_rows
+    return events
+
+
 ParamsOption = Annotated[Path, typer.Option(help="params.yaml to read the `simulate` section from.")]
 OutOption = Annotated[Path, typer.Option(help="Landing folder to (re)build: <out>/<site>/<date>.<ext>.")]
+OracleOption = Annotated[
+    Path | None, typer.Option(help="Oracle folder to (re)build: <oracle>/<site>/<date>.parquet (optional).")
+]
 AddDaysOption = Annotated[int, typer.Option(min=0, help="Raise simulate.days in params.yaml by N first.")]
 
 
@@ -68,10 +89,12 @@ def command(
     params: ParamsOption = Path("params.yaml"),
     out: OutOption = Path("data/landing/sim"),
     add_days: AddDaysOption = 0,
+    oracle: OracleOption = None,
 ) -> None:
     """Land the simulated default feed: one file per site and day, each in its site's own delivery style.
 
-    Deterministic: the same params give the same bytes, and adding days only adds files.
+    Deterministic: the same params give the same bytes, and adding days only adds files. With --oracle,
+    also each event's exact class posterior and generating profile, for evaluate's Bayes rate only.
     """
     started = time.perf_counter()
     if add_days:
@@ -83,5 +106,7 @@ def command(
     cfg = section(params, "simulate", SimulateParams)
     check(cfg, f"{params}:simulate")
     files, rows = write_landing(cfg, out)
+    known = f", oracle for {write_oracle(cfg, oracle)} events" if oracle is not None else ""
     took = f"{time.perf_counter() - started:.1f}s"
-    typer.echo(f"simulate: {len(cfg.sites)} sites x {cfg.days} days -> {files} files, {rows} rows ({took})")
+    summary = f"{len(cfg.sites)} sites x {cfg.days} days -> {files} files, {rows} rows{known}"
+    typer.echo(f"simulate: {summary} ({took})")

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from strata.atomic import PARQUET_COMPRESSION
 from strata.errors import ConfigError
@@ -81,27 +81,44 @@ def _mark_missing(rng: np.random.Generator, rows: list[Row], fmt: str) -> None:
                 del row[name]
 
 
-def _delivered_once(params: SimulateParams, site: SiteSpec, day: int) -> tuple[list[Row], Copies]:
+class Day(NamedTuple):
+    """One site-day before copies: the rows as delivered, which are duplicated or re-delivered, and for
+    the oracle only (never delivered) each event's profile and the values it reaches the model with."""
+
+    rows: list[Row]
+    copies: Copies
+    profiles: list[int]  # index into generate.PROFILES
+    seen: list[Row]  # the generated values, with a reading the mess blanked set to None
+
+
+def delivered_once(params: SimulateParams, site: SiteSpec, day: int) -> Day:
     """One site-day's rows as delivered (before copies), and which rows are duplicated or re-delivered."""
     rng = day_rng(params.seed, site.name, day, "rows")
-    rows = events(params, site, day, rng)
-    kinds = [k for k in MESS_KINDS if site.format.startswith(("csv", "jsonl")) or k not in TEXT_ONLY_MESS]
+    rows, profiles = events(params, site, day, rng)
+    seen = [dict(row) for row in rows]
+    kinds = mess_kinds(site)
     hit = rng.random(len(rows)) < params.mess_rate
     picks = rng.integers(len(kinds), size=len(rows))
     copies: Copies = []
     for i in map(int, hit.nonzero()[0]):
         _spoil(rng, rows[i], kinds[picks[i]])
+        seen[i].update({k: None for k in (*READINGS, *FLAGS) if rows[i][k] is None})  # a reading lost
         if kinds[picks[i]] in ("duplicate", "redelivered"):
             copies.append((i, kinds[picks[i]]))
     _mark_missing(rng, rows, site.format)
-    return rows, copies
+    return Day(rows, copies, profiles, seen)
+
+
+def mess_kinds(site: SiteSpec) -> list[str]:
+    """The kinds of mess a site's format can carry (Parquet's native types cannot carry bad text)."""
+    return [k for k in MESS_KINDS if site.format.startswith(("csv", "jsonl")) or k not in TEXT_ONLY_MESS]
 
 
 def _with_copies(params: SimulateParams, site: SiteSpec, day: int) -> list[Row]:
     """Add exact duplicates later in the batch, and yesterday's rows re-delivered at its start."""
-    rows, copies = _delivered_once(params, site, day)
+    rows, copies, _, _ = delivered_once(params, site, day)
     rng = day_rng(params.seed, site.name, day, "copies")
-    yesterday = _delivered_once(params, site, day - 1)[0] if day > 0 and copies else []
+    yesterday = delivered_once(params, site, day - 1).rows if day > 0 and copies else []
     head: list[Row] = []
     after: dict[int, list[Row]] = {}
     for i, kind in copies:

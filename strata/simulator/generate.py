@@ -37,6 +37,7 @@ DROPOUT = {"height": 0.05, "weight": 0.1, "speed": 0.03, "dwell": 0.02, "vibrati
            "animal_score": 0.12, "phone_nearby": 0.05}  # fmt: skip  # sensor silence per reading
 NO_SCALE = {"window": 0.7, "pet_flap": 0.8}  # P(no floor scale under this kind of entry point)
 HEIGHT_UNITS = {"cm": 1.0, "in": 2.54}  # cm per unit
+DAWN, DUSK = 6, 21  # the camera sees in daylight from DAWN to DUSK (UTC hours)
 HOURS = {  # relative frequency per hour of day (UTC), 0..23
     "home": (1, .5, .3, .3, .3, 1, 4, 8, 9, 6, 4, 4, 5, 4, 4, 5, 7, 9, 9, 8, 6, 4, 3, 2),
     "night": (5, 8, 9, 8, 5, 1, *[0] * 17, 2),
@@ -48,6 +49,7 @@ HOURS = {  # relative frequency per hour of day (UTC), 0..23
 class Profile(NamedTuple):
     """One kind of event; overlapping profiles make the classes learnable but not trivially."""
 
+    name: str  # the oracle's slice name (strata.simulator.oracle); never delivered
     label: str
     share: float
     hours: str
@@ -64,21 +66,26 @@ class Profile(NamedTuple):
 
 
 PROFILES = (
-    Profile("resident", .46, "home", (.45, .15, .32, .04, .04), (170, 14), (75, 18), (1.2, .45), (10, .8),
-            (.45, .9), (1.5, 6), (.65, .92), .8),
-    Profile("resident", .07, "home", (.55, .25, .12, .04, .04), (125, 22), (33, 13), (1.5, .6), (7, .8),
-            (.5, .9), (2, 3.5), (.5, .75), .5),
-    Profile("resident", .07, "night", (.5, .22, .2, .05, .03), (170, 15), (77, 18), (1.0, .45), (25, .8),
-            (.8, .9), (1.8, 5), (.8, .45), .45),  # 3 a.m.: fumbled code, phone flat
-    Profile("intruder", .11, "prowl", (.15, .35, .1, .33, .07), (172, 14), (80, 18), (1.3, .6), (16, .9),
-            (1.0, .9), (1.8, 5.5), (.35, .2), .2),
-    Profile("intruder", .04, "prowl", (.05, .3, .05, .25, .35), (70, 20), (78, 18), (.8, .35), (25, .8),
-            (1.2, .9), (5, 2.5), (.05, .05), .12, .6),  # animal costume: crawls, fools the camera
-    Profile("animal", .17, "animal", (.05, .15, .05, .15, .6), (35, 18), (6, 4), (1.5, .8), (4, .9),
-            (.3, .9), (3, 2.2), (.01, .2), .35, .3),
-    Profile("animal", .08, "animal", (.1, .3, .15, .1, .35), (80, 22), (32, 14), (1.8, 1.0), (7, .9),
-            (.6, .9), (2.2, 2.2), (0, 0), .35),
+    Profile("resident", "resident", .46, "home", (.45, .15, .32, .04, .04), (170, 14), (75, 18), (1.2, .45),
+            (10, .8), (.45, .9), (1.5, 6), (.65, .92), .8),
+    Profile("resident_child", "resident", .07, "home", (.55, .25, .12, .04, .04), (125, 22), (33, 13),
+            (1.5, .6), (7, .8), (.5, .9), (2, 3.5), (.5, .75), .5),
+    Profile("resident_night", "resident", .07, "night", (.5, .22, .2, .05, .03), (170, 15), (77, 18),
+            (1.0, .45), (25, .8), (.8, .9), (1.8, 5), (.8, .45), .45),  # 3 a.m.: fumbled code, phone flat
+    Profile("intruder", "intruder", .11, "prowl", (.15, .35, .1, .33, .07), (172, 14), (80, 18), (1.3, .6),
+            (16, .9), (1.0, .9), (1.8, 5.5), (.35, .2), .2),
+    Profile("intruder_costume", "intruder", .04, "prowl", (.05, .3, .05, .25, .35), (70, 20), (78, 18),
+            (.8, .35), (25, .8), (1.2, .9), (5, 2.5), (.05, .05), .12, .6),  # crawls, fools the camera
+    Profile("animal_small", "animal", .17, "animal", (.05, .15, .05, .15, .6), (35, 18), (6, 4), (1.5, .8),
+            (4, .9), (.3, .9), (3, 2.2), (.01, .2), .35, .3),
+    Profile("animal_large", "animal", .08, "animal", (.1, .3, .15, .1, .35), (80, 22), (32, 14), (1.8, 1.0),
+            (7, .9), (.6, .9), (2.2, 2.2), (0, 0), .35),
 )  # fmt: skip
+
+
+def is_dark(hour: np.ndarray) -> np.ndarray:
+    """Hours (UTC) when the camera's animal_score is mixed half-and-half with noise: (B + U) / 2."""
+    return (hour < DAWN) | (hour >= DUSK)
 
 
 def day_rng(seed: int, site: str, day: int, purpose: str) -> np.random.Generator:
@@ -120,7 +127,7 @@ def _draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str, np.nd
         idx = np.flatnonzero(prof == j)
         for name, values in _sample(rng, p, idx.size).items():
             cols.setdefault(name, np.full(n, np.nan))[idx] = values
-    dark = (cols["hour"] < 6) | (cols["hour"] >= 21)  # the night camera is half guessing
+    dark = is_dark(cols["hour"])  # the night camera is half guessing
     cols["animal_score"] = np.where(dark, (cols["animal_score"] + rng.random(n)) / 2, cols["animal_score"])
     for name, (low, high, decimals) in READINGS.items():
         cols[name] = np.round(np.clip(cols[name], low, high), decimals)
@@ -131,8 +138,11 @@ def _draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str, np.nd
     return prof, cols
 
 
-def events(params: SimulateParams, site: SiteSpec, day: int, rng: np.random.Generator) -> list[Row]:
-    """The clean events of one site-day in canonical names, time order, heights in the site's unit."""
+def events(
+    params: SimulateParams, site: SiteSpec, day: int, rng: np.random.Generator
+) -> tuple[list[Row], list[int]]:
+    """The clean events of one site-day in canonical names, time order, heights in the site's unit; and
+    the index into PROFILES each was drawn from (for the oracle only: never delivered)."""
     import numpy as np
 
     n = max(1, int(rng.poisson(params.events_per_day)))
@@ -141,10 +151,10 @@ def events(params: SimulateParams, site: SiteSpec, day: int, rng: np.random.Gene
     midnight = datetime.combine(start_date(params) + timedelta(days=day), datetime.min.time(), UTC)
     seconds = cols["hour"].astype(int) * 3600 + cols["second"].astype(int)
     stamp = midnight.strftime("%Y%m%d")
-    cols["height"] = np.round(cols["height"] / HEIGHT_UNITS[site.height_unit], 1)
+    cols["height"] = np.round(cols["height"] / HEIGHT_UNITS[site.height_unit], READINGS["height"][2])
     values = {c: [None if math.isnan(x) else bool(x) if c in FLAGS else x for x in cols[c].tolist()]
               for c in (*READINGS, *FLAGS)}  # fmt: skip  # NaN: nothing delivered
-    rows = []
+    rows, profiles = [], []
     for rank, i in enumerate(np.argsort(seconds, kind="stable")):
         row: Row = {"event_id": f"{site.name}-{stamp}-{rank:05d}",
                     "ts": midnight + timedelta(seconds=int(seconds[i])),
@@ -152,7 +162,8 @@ def events(params: SimulateParams, site: SiteSpec, day: int, rng: np.random.Gene
                     "entry_point": ENTRY_POINTS[int(cols["entry"][i])]}  # fmt: skip
         row.update({c: v[i] for c, v in values.items()}, label=PROFILES[int(prof[i])].label)
         rows.append(row)
-    return rows
+        profiles.append(int(prof[i]))
+    return rows, profiles
 
 
 def start_date(params: SimulateParams) -> date:

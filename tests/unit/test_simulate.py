@@ -26,8 +26,6 @@ from strata.contract.spec import Contract
 from strata.errors import ConfigError
 from strata.simulator import delivery, generate
 
-ROOT = Path(__file__).resolve().parents[2]
-PARAMS = ROOT / "params.yaml"
 MISSING = ("", "NA", "-", None)
 KINDS = {"missing", "missing_label", "bad_number", "bad_timestamp", "out_of_range", "unknown_category"}
 KINDS |= {"duplicate", "redelivered"}
@@ -97,9 +95,57 @@ def mess_in(row: dict[str, Any], contract: Contract, height_scale: float) -> set
     return kinds
 
 
+# The tests' own params (never the project's params.yaml, which a user edits to bring their own data): a
+# default-like feed, and the contract validate would judge it by.
+FEED_TEXT = """simulate:
+  seed: 20260101
+  start_date: "2026-01-01"
+  days: 20                    # `strata simulate --add-days 1` lands one more day
+  events_per_day: 200
+  mess_rate: 0.03
+  sites:
+    - {name: acme, format: csv, homes: 40}
+    - {name: birch, format: jsonl.gz, homes: 30, new_column_from_day: 10}
+    - {name: cedar, format: parquet, homes: 25, height_unit: in}
+
+validate:
+  contract:
+    key: [event_id]
+    target: label
+    na_values: ["", "NA", "N/A", "NaN", "null", "-", "?"]
+    source_units:
+      cedar: {height: in}
+    columns:
+      event_id: {type: string, required: true, aliases: [eventId, "Event ID"], feature: false}
+      ts: {type: timestamp, required: true, aliases: [timestamp, eventTime]}
+      home_id: {type: string, required: true, aliases: [homeId], feature: false}
+      entry_point:
+        type: category
+        required: true
+        aliases: [entryPoint]
+        values: [front_door, back_door, garage, window, pet_flap]
+      height: {type: float, unit: cm, min: 5, max: 260, aliases: [height_cm, objectHeight]}
+      weight: {type: float, unit: kg, min: 0.1, max: 250, aliases: [weight_kg, objectWeight]}
+      speed: {type: float, unit: m/s, min: 0, max: 15, aliases: [speed_mps]}
+      dwell: {type: float, unit: s, min: 0, max: 3600, aliases: [dwell_s, dwellSeconds]}
+      vibration: {type: float, min: 0, max: 50, aliases: [vibration_g]}
+      animal_score: {type: float, min: 0, max: 1, aliases: [animalScore, cam_animal_score]}
+      code_ok: {type: bool, aliases: [codeOk, keypad_ok]}
+      phone_nearby: {type: bool, aliases: [phoneNearby]}
+      label: {type: category, required: true, values: [resident, intruder, animal], feature: false}
+"""
+
+
 @pytest.fixture(scope="module")
-def contract() -> Contract:
-    return section(PARAMS, "validate", ValidateParams).contract
+def feed_params(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("feed") / "params.yaml"
+    path.write_text(FEED_TEXT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def contract(feed_params: Path) -> Contract:
+    return section(feed_params, "validate", ValidateParams).contract
 
 
 def delivered(params: SimulateParams, site: SiteSpec, day: int) -> list[dict[str, Any]]:
@@ -107,9 +153,9 @@ def delivered(params: SimulateParams, site: SiteSpec, day: int) -> list[dict[str
 
 
 @pytest.fixture(scope="module")
-def default_run(contract: Contract) -> dict[str, list[list[dict[str, Any]]]]:
-    """The default-size feed of params.yaml, decoded: site -> day -> canonical rows."""
-    params = section(PARAMS, "simulate", SimulateParams)
+def default_run(contract: Contract, feed_params: Path) -> dict[str, list[list[dict[str, Any]]]]:
+    """A default-like feed, decoded: site -> day -> canonical rows."""
+    params = section(feed_params, "simulate", SimulateParams)
     return {
         site.name: [[canonical(r, contract) for r in delivered(params, site, d)] for d in range(params.days)]
         for site in params.sites
@@ -209,8 +255,10 @@ def test_cedar_reports_native_types_and_heights_in_inches() -> None:
     assert 155 / 2.54 < median_resident_height("inch") < 180 / 2.54
 
 
-def test_every_kind_of_mess_appears_in_a_default_run(default_run: dict, contract: Contract) -> None:
-    params = section(PARAMS, "simulate", SimulateParams)
+def test_every_kind_of_mess_appears_in_a_default_run(
+    default_run: dict, contract: Contract, feed_params: Path
+) -> None:
+    params = section(feed_params, "simulate", SimulateParams)
     seen: Counter[str] = Counter()
     for site in params.sites:
         scale = 2.54 if site.height_unit == "in" else 1.0
@@ -233,13 +281,13 @@ def test_every_kind_of_mess_appears_in_a_default_run(default_run: dict, contract
     assert seen["missing_label"] > 0
 
 
-def test_each_site_marks_missing_values_its_own_way(default_run: dict) -> None:
+def test_each_site_marks_missing_values_its_own_way(default_run: dict, feed_params: Path) -> None:
     acme = Counter(v for day in default_run["acme"] for row in day for v in row.values() if v in MISSING)
     assert set(acme) == {"", "NA", "-"}
-    birch = [row for day in default_run["birch"][20:] for row in day]
+    birch = [row for day in default_run["birch"][12:] for row in day]
     assert any(None in row.values() for row in birch)
     assert any(len(row) < 13 for row in birch)  # an absent key
-    first = next(s for s in section(PARAMS, "simulate", SimulateParams).sites if s.name == "birch")
+    first = next(s for s in section(feed_params, "simulate", SimulateParams).sites if s.name == "birch")
     assert first.new_column_from_day > 0
     early = [row for day in default_run["birch"][: first.new_column_from_day] for row in day]
     assert not any("phone_nearby" in row for row in early)
@@ -306,10 +354,10 @@ def test_bump_days_edits_only_the_days_line_and_keeps_its_comment_column() -> No
     assert new[4].index("#") == old[4].index("#")
 
 
-def test_bump_days_on_the_project_params_keeps_other_sections_byte_identical() -> None:
-    original = PARAMS.read_text()
+def test_bump_days_on_a_whole_params_file_keeps_other_sections_byte_identical(feed_params: Path) -> None:
+    original = feed_params.read_text()
     text, days = simulate.bump_days(original, 2)
-    assert days == section(PARAMS, "simulate", SimulateParams).days + 2
+    assert days == section(feed_params, "simulate", SimulateParams).days + 2
     changed = [b for a, b in zip(original.splitlines(), text.splitlines(), strict=True) if a != b]
     assert changed == [
         f"  days: {days}                    # `strata simulate --add-days 1` lands one more day"
