@@ -15,6 +15,7 @@ from strata.errors import SchemaError
 from strata.model import features, pipeline
 from strata.model.artifact import stable_dumps
 from strata.model.card import card
+from strata.model.threads import pinned
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,11 +40,19 @@ def fit(table: pa.Table, contract: Contract, params: TrainParams) -> tuple[Any, 
     if len(set(y)) < 2:
         raise SchemaError(f"train table: target '{target}' has only the class {y[0]!r}; need at least two")
     model = pipeline.build_pipeline(
-        columns, params.model, params.hyperparams, params.seed, params.class_weight
+        columns,
+        params.model,
+        params.hyperparams,
+        params.seed,
+        params.class_weight,
+        ratios=params.ratios,
+        bag=params.bag,
     )
-    # what Pipeline.fit does, step by step, so the matrix is built once and can be measured for the card
-    matrix = model[:-1].fit_transform(frame, y)
-    model[-1].fit(matrix, y)
+    # what Pipeline.fit does, step by step, so the matrix is built once and can be measured for the card;
+    # thread pools pinned to train.threads: the same bytes on any number of cores
+    with pinned(params.threads):
+        matrix = model[:-1].fit_transform(frame, y)
+        model[-1].fit(matrix, y)
     classes, counts = np.unique(y, return_counts=True)
     facts = {
         "rows": int(table.num_rows),

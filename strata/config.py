@@ -143,13 +143,25 @@ class TrainParams:
     hyperparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     drop_columns: tuple[str, ...] = ()
     class_weight: str = ""  # "" or "balanced"
+    ratios: tuple[tuple[str, ...], ...] = ()  # [a, b]: the model also sees a_per_b (strata.model.features)
+    bag: int = 1  # models averaged, seeded seed, seed + 1, ...
+    threads: int = 1  # every thread pool while fitting: same model bytes on any machine for the same value
+
+    def check(self, where: str) -> None:
+        for name in ("bag", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name}: must be an int >= 1, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateParams:
-    false_alarm_rate: float = 0.01  # intruder recall is reported at this rate of false intruder alarms
+    false_alarm_rate: float = 0.01  # alarm recall is reported where this share of other events alarm
     alarm_class: str = "intruder"
     slice_by: str = "_source"
+
+    def check(self, where: str) -> None:
+        if not 0.0 <= self.false_alarm_rate < 1.0:
+            raise ConfigError(f"{where}.false_alarm_rate: must be in [0, 1), got {self.false_alarm_rate}")
 
 
 @dataclasses.dataclass(frozen=True)

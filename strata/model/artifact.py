@@ -22,11 +22,13 @@ if TYPE_CHECKING:
 # Types beyond skops' own default-safe set (sklearn estimators, numpy arrays, builtins) that a strata model
 # file holds; loading trusts exactly these and refuses a file that needs anything else (no blind trust).
 # functools.partial wraps check_array inside HistGradientBoosting; skops checks the wrapped function too.
+# Bunch (a dict) holds a bagged model's members by name (VotingClassifier.named_estimators_).
 TRUSTED_TYPES = (
     "functools.partial",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",
     "sklearn.utils.validation.check_array",
     "strata.model.features.derive",
 )

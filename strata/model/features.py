@@ -30,16 +30,41 @@ def input_columns(contract: Contract, drop: Sequence[str] = ()) -> list[tuple[st
     unknown = [name for name in drop if name not in contract.columns]
     if unknown:
         raise ConfigError(f"train.drop_columns: '{unknown[0]}' is not a contract column")
+    if not contract.features(drop):
+        offered = ", ".join(contract.features())
+        raise ConfigError(f"train.drop_columns: drops every feature ({offered}); keep at least one")
     return [
         (name, contract.columns[name].type, contract.columns[name].values) for name in contract.features(drop)
     ]
 
 
-def derive(frame: pd.DataFrame, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+def check_ratios(columns: Sequence[Sequence[Any]], ratios: Sequence[Sequence[str]]) -> None:
+    """train.ratios: pairs of numeric model inputs (after drop_columns)."""
+    numeric = [name for name, ctype, *_ in columns if ctype in ("float", "int")]
+    for i, pair in enumerate(ratios):
+        if len(pair) != 2:
+            raise ConfigError(f"train.ratios[{i}]: expected [numerator, denominator], got {list(pair)}")
+        wrong = [name for name in pair if name not in numeric]
+        if wrong:
+            raise ConfigError(
+                f"train.ratios[{i}]: '{wrong[0]}' is not a numeric model input ({', '.join(numeric)})"
+            )
+
+
+def ratio_name(pair: Sequence[str]) -> str:
+    return f"{pair[0]}_per_{pair[1]}"
+
+
+def derive(
+    frame: pd.DataFrame, columns: Sequence[Sequence[Any]], ratios: Sequence[Sequence[str]] = ()
+) -> pd.DataFrame:
     """Contract-typed columns -> model columns (first Pipeline step, so the model file carries it).
 
-    Timestamps become cyclic hour-of-day (sin, cos; UTC) and day-of-week; bools become 0/1 floats with NaN;
-    numbers become float64 with NaN; strings/categories become object arrays with NaN for missing.
+    Timestamps become hour of day (UTC, with its fraction; trees split on it) and its sin and cos (for
+    linear models) and the day of the week; bools become 0/1 floats with NaN; numbers become float64 with
+    NaN; strings/categories become object arrays with NaN for missing. Each ``ratios`` pair [a, b] adds
+    a_per_b (NaN when either is missing or b is 0): a domain expert's feature (train.ratios), one split of
+    a tree instead of a staircase over both readings.
     """
     import numpy as np
     import pandas as pd
@@ -51,6 +76,7 @@ def derive(frame: pd.DataFrame, columns: Sequence[Sequence[Any]]) -> pd.DataFram
             ts = pd.to_datetime(series, utc=True)
             hours = ts.dt.hour + ts.dt.minute / 60 + ts.dt.second / 3600
             angle = (2 * math.pi / 24) * hours.to_numpy(dtype=float, na_value=np.nan)
+            out[f"{name}__hour"] = hours.to_numpy(dtype=float, na_value=np.nan)
             out[f"{name}__hour_sin"] = np.sin(angle)
             out[f"{name}__hour_cos"] = np.cos(angle)
             out[f"{name}__dow"] = ts.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan)
@@ -61,20 +87,26 @@ def derive(frame: pd.DataFrame, columns: Sequence[Sequence[Any]]) -> pd.DataFram
         else:
             values = series.astype(object)
             out[name] = values.where(series.notna(), np.nan).to_numpy(dtype=object)
+    for top, bottom in ratios:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quotient = out[top] / out[bottom]
+        out[ratio_name((top, bottom))] = np.where(np.isfinite(quotient), quotient, np.nan)
     return pd.DataFrame(out, index=frame.index)
 
 
-def derived_names(columns: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
+def derived_names(
+    columns: Sequence[Sequence[Any]], ratios: Sequence[Sequence[str]] = ()
+) -> tuple[list[str], list[str]]:
     """(text, numeric) column names that :func:`derive` produces."""
     text, numeric = [], []
     for name, ctype, *_ in columns:
         if ctype == "timestamp":
-            numeric += [f"{name}__hour_sin", f"{name}__hour_cos", f"{name}__dow"]
+            numeric += [f"{name}__hour", f"{name}__hour_sin", f"{name}__hour_cos", f"{name}__dow"]
         elif ctype in TEXT_TYPES:
             text.append(name)
         else:
             numeric.append(name)
-    return text, numeric
+    return text, numeric + [ratio_name(pair) for pair in ratios]
 
 
 def model_inputs(model: Any) -> list[tuple[str, str]]:

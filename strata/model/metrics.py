@@ -15,8 +15,9 @@ MAX_POINTS = 200  # per class and curve: enough for a smooth line, small enough 
 
 
 def rounded(obj: Any) -> Any:
+    """Floats to DIGITS digits, keys sorted, None values dropped (a metric a slice does not have)."""
     if isinstance(obj, dict):
-        return {str(k): rounded(v) for k, v in sorted(obj.items())}
+        return {str(k): rounded(v) for k, v in sorted(obj.items()) if v is not None}
     if isinstance(obj, float):
         return round(obj, DIGITS)
     return obj
@@ -61,21 +62,49 @@ def recall_at_far(scores: np.ndarray, positive: np.ndarray, rate: float) -> tupl
     return recall, threshold, far
 
 
-def slice_metrics(y_true: np.ndarray, y_pred: np.ndarray, slices: np.ndarray) -> dict[str, Any]:
-    """rows, accuracy and macro_f1 per slice value (macro over the labels seen in that slice)."""
-    import numpy as np
-    from sklearn.metrics import accuracy_score, f1_score
+def ratio(model: float | None, bayes: float | None) -> float | None:
+    """model / Bayes rate, or None when either is undefined or the Bayes rate is 0."""
+    return None if model is None or not bayes else model / bayes
 
+
+def slice_record(y_true: np.ndarray, y_pred: np.ndarray, alarmed: np.ndarray, alarm: str) -> dict[str, Any]:
+    """rows, accuracy, macro_f1 (over the classes present, only if 2 or more are), and the share of the
+    alarm class alarmed (alarm_recall) and of the other rows (alarm_far), None where a slice has none."""
+    from sklearn.metrics import f1_score
+
+    positive = y_true == alarm
+    present = sorted(set(y_true.tolist()))
+    macro = None
+    if len(present) > 1:
+        macro = float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0.0))
+    return {
+        "rows": len(y_true),
+        "accuracy": float((y_true == y_pred).mean()),
+        "macro_f1": macro,
+        "alarm_recall": float(alarmed[positive].mean()) if positive.any() else None,
+        "alarm_far": float(alarmed[~positive].mean()) if (~positive).any() else None,
+    }
+
+
+def slice_metrics(
+    slices: np.ndarray,
+    y_true: np.ndarray,
+    model: tuple[np.ndarray, np.ndarray],
+    alarm: str,
+    bayes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Per slice value: the model's slice_record at its (predicted, alarmed); with the oracle's twin, its
+    record under ``bayes`` and the model's ratio to it (``<metric>_vs_bayes``)."""
     out: dict[str, Any] = {}
     for value in sorted(set(slices.tolist())):
         mask = slices == value
-        out[str(value)] = {
-            "rows": int(mask.sum()),
-            "accuracy": float(accuracy_score(y_true[mask], y_pred[mask])),
-            "macro_f1": float(
-                f1_score(y_true[mask], y_pred[mask], average="macro", zero_division=np.float64(0.0))
-            ),
-        }
+        record = slice_record(y_true[mask], model[0][mask], model[1][mask], alarm)
+        if bayes is not None:
+            limit = slice_record(y_true[mask], bayes[0][mask], bayes[1][mask], alarm)
+            record["bayes"] = limit
+            for name in ("accuracy", "macro_f1", "alarm_recall"):
+                record[f"{name}_vs_bayes"] = ratio(record[name], limit[name])
+        out[str(value)] = record
     return out
 
 

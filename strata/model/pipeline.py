@@ -7,17 +7,19 @@ the skops trusted-types list short (strata.model.artifact).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from strata.errors import ConfigError
-from strata.model.features import derive, derived_names
+from strata.model.features import check_ratios, derive, derived_names
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MODELS = ("hist_gradient_boosting", "random_forest", "logistic_regression")
 CLASS_WEIGHTS = ("", "balanced")
+_CONSTRAINT = re.compile(r"parameter of \w+ (?P<rule>must be .*)\. Got (?P<got>.*) instead\.$", re.DOTALL)
 MAX_CATEGORIES = 250  # HistGradientBoosting accepts at most 255 bins per categorical feature
 
 
@@ -40,14 +42,14 @@ def _encoder(model: str, categories: Any) -> Any:
     )
 
 
-def _preprocess(model: str, columns: Sequence[Sequence[Any]]) -> Any:
+def _preprocess(model: str, columns: Sequence[Sequence[Any]], ratios: Sequence[Sequence[str]]) -> Any:
     """Categories with contract values get fixed codes (unseen values = unknown); free strings learn them."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    text, numeric = derived_names(columns)
+    text, numeric = derived_names(columns, ratios)
     values = {name: list(vals) for name, _, vals in columns}
     fixed = [name for name in text if values[name]]
     free = [name for name in text if not values[name]]
@@ -81,14 +83,54 @@ def _estimator(model: str, n_text: int, seed: int, class_weight: str) -> Any:
     return LogisticRegression(class_weight=weight, random_state=seed, max_iter=1000)
 
 
+def check_hyperparams(estimator: Any, model: str, hyperparams: dict[str, Any]) -> None:
+    """Every hyperparam is one the estimator has (strata sets random_state and class_weight itself) and
+    meets scikit-learn's own constraint for it (``_parameter_constraints``): refused here, in one line,
+    rather than as a traceback from fit."""
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    allowed = sorted(set(estimator.get_params()) - {"random_state", "class_weight"})
+    unknown = sorted(set(hyperparams) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"train.hyperparams.{unknown[0]}: unknown hyperparam for {model} (allowed: {', '.join(allowed)})"
+        )
+    constraints = type(estimator)._parameter_constraints
+    for name in sorted(hyperparams):
+        try:
+            validate_parameter_constraints(
+                {name: constraints[name]}, {name: hyperparams[name]}, caller_name=type(estimator).__name__
+            )
+        except InvalidParameterError as exc:
+            found = _CONSTRAINT.search(str(exc))
+            reason = f"{found['rule']}, got {found['got']}" if found else " ".join(str(exc).split())
+            raise ConfigError(f"train.hyperparams.{name}: {reason}") from None
+
+
+def _bagged(estimator: Any, seed: int, bag: int) -> Any:
+    """``bag`` copies seeded seed, seed + 1, ..., their probabilities averaged (soft vote): the same model
+    with less variance; HistGradientBoosting's early-stopping split and feature sampling differ per seed."""
+    from sklearn.base import clone
+    from sklearn.ensemble import VotingClassifier
+
+    if bag == 1:
+        return estimator
+    members = [(f"seed{seed + i}", clone(estimator).set_params(random_state=seed + i)) for i in range(bag)]
+    return VotingClassifier(members, voting="soft")
+
+
 def build_pipeline(
     columns: Sequence[Sequence[Any]],
     model: str,
     hyperparams: dict[str, Any],
     seed: int,
     class_weight: str = "",
+    *,
+    ratios: Sequence[Sequence[str]] = (),
+    bag: int = 1,
 ) -> Pipeline:
-    """derive -> ColumnTransformer -> estimator of kind ``model`` with ``hyperparams`` passed through."""
+    """derive -> ColumnTransformer -> estimator of kind ``model`` with ``hyperparams`` passed through
+    (``bag`` > 1: that many, averaged)."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
@@ -96,20 +138,19 @@ def build_pipeline(
         raise ConfigError(f"train.model: '{model}' is not one of {', '.join(MODELS)}")
     if class_weight not in CLASS_WEIGHTS:
         raise ConfigError(f"train.class_weight: '{class_weight}' is not '' or 'balanced'")
+    check_ratios(columns, ratios)
     text, _ = derived_names(columns)
     estimator = _estimator(model, len(text), seed, class_weight)
-    allowed = sorted(set(estimator.get_params()) - {"random_state", "class_weight"})
-    unknown = sorted(set(hyperparams) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"train.hyperparams.{unknown[0]}: unknown hyperparam for {model} (allowed: {', '.join(allowed)})"
-        )
+    check_hyperparams(estimator, model, hyperparams)
     estimator.set_params(**hyperparams)
     spec = [[name, ctype, list(values)] for name, ctype, values in columns]
+    kw_args: dict[str, Any] = {"columns": spec}
+    if ratios:
+        kw_args["ratios"] = [list(pair) for pair in ratios]
     return Pipeline(
         [
-            ("derive", FunctionTransformer(derive, kw_args={"columns": spec})),
-            ("preprocess", _preprocess(model, columns)),
-            ("model", estimator),
+            ("derive", FunctionTransformer(derive, kw_args=kw_args)),
+            ("preprocess", _preprocess(model, columns, ratios)),
+            ("model", _bagged(estimator, seed, bag)),
         ]
     )

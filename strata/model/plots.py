@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from strata.model.metrics import DIGITS, curves
 
 
-def safe_name(cls: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", cls)
-
-
 def write_curve_csvs(folder: Path, arrays: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """confusion.csv, roc.csv / pr.csv (long format) and roc_<class>.csv / pr_<class>.csv for `dvc plots`."""
+    """confusion.csv, and roc.csv / pr.csv in long format (a `class` column) for `dvc plots`: dvc.yaml draws
+    each as one plot coloured by class (.dvc/plots/by_class.json), so it names no class of any target."""
     import pandas as pd
 
     confusion = pd.DataFrame({"actual": arrays["y_true"], "predicted": arrays["y_pred"]})
@@ -24,9 +20,7 @@ def write_curve_csvs(folder: Path, arrays: dict[str, Any]) -> dict[str, dict[str
     for kind, per_class in lines.items():
         frames = []
         for cls, cols in per_class.items():
-            frame = pd.DataFrame(cols)
-            frame.round(DIGITS).to_csv(folder / f"{kind}_{safe_name(cls)}.csv", index=False)
-            frames.append(frame.assign(**{"class": cls})[["class", *cols]])
+            frames.append(pd.DataFrame(cols).assign(**{"class": cls})[["class", *cols]])
         long = pd.concat(frames) if frames else pd.DataFrame(columns=["class"])
         long.round(DIGITS).to_csv(folder / f"{kind}.csv", index=False)
     return lines

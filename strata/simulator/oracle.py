@@ -10,9 +10,9 @@ blank one value of a row that stays clean. Derivation and checks: docs/oracle.md
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from strata.model.bayes import PREFIX, metadata
 from strata.simulator.delivery import COLUMNS, delivered_once, mess_kinds, site_columns
 from strata.simulator.generate import (
     DROPOUT,
@@ -35,10 +35,8 @@ if TYPE_CHECKING:
 
     from strata.config import SimulateParams, SiteSpec
 
-METADATA_KEY = b"strata.oracle"
 KEY = "event_id"  # the simulator's event id column: the oracle is joined on it, never trained on
 PROFILE = "profile"
-PREFIX = "posterior."
 CLASSES = tuple(sorted({p.label for p in PROFILES}))
 COPY_KINDS = ("duplicate", "redelivered")  # the row itself reaches the clean data unchanged
 LOGNORMAL = ("dwell", "vibration")  # (median, log-sd); animal_score is a beta; the rest are normal
@@ -223,5 +221,4 @@ def oracle_day(params: SimulateParams, site: SiteSpec, day: int) -> pa.Table:
         PROFILE: pa.array([PROFILES[j].name for j in once.profiles], pa.string()),
     }
     columns |= {f"{PREFIX}{c}": pa.array(post[:, i], pa.float64()) for i, c in enumerate(CLASSES)}
-    meta = {"key": KEY, "profile": PROFILE, "classes": list(CLASSES), "prefix": PREFIX}
-    return pa.table(columns).replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True)})
+    return pa.table(columns).replace_schema_metadata(metadata(KEY, PROFILE, CLASSES))

@@ -51,7 +51,10 @@ def test_derive_timestamps_bools_and_categories() -> None:
     )
     spec = [["ts", "timestamp", []], ["code_ok", "bool", []], ["entry_point", "category", []]]
     out = features.derive(frame, spec)
-    assert list(out.columns) == ["ts__hour_sin", "ts__hour_cos", "ts__dow", "code_ok", "entry_point"]
+    names = ["ts__hour", "ts__hour_sin", "ts__hour_cos", "ts__dow", "code_ok", "entry_point"]
+    assert list(out.columns) == names
+    assert features.derived_names(spec) == (["entry_point"], names[:5])
+    assert out["ts__hour"].tolist()[:2] == [6.0, 18.0]
     assert out["ts__hour_sin"].iloc[0] == pytest.approx(1.0)  # 06:00 is a quarter turn
     assert out["ts__hour_sin"].iloc[1] == pytest.approx(-1.0)
     assert out["ts__dow"].tolist()[:2] == [0.0, 5.0]  # Monday, Saturday
@@ -83,6 +86,33 @@ def test_unseen_category_value_is_scored() -> None:
     pipe.fit(features.to_frame(table, INPUTS, "t"), table["label"].to_pylist())
     new = make_table(2).set_column(2, "entry_point", pa.array(["chimney", None]))
     assert features.predict(pipe, new, "t")[0].shape == (2, 3)
+
+
+def test_ratio_features_are_derived_and_checked() -> None:
+    frame = pd.DataFrame({"height": [100.0, 50.0, None, 20.0], "speed": [2.0, 0.0, 1.0, None]})
+    spec = [["height", "float", []], ["speed", "float", []]]
+    out = features.derive(frame, spec, ratios=[["height", "speed"]])
+    assert out.columns[-1] == "height_per_speed"
+    assert out["height_per_speed"].iloc[0] == 50.0
+    assert out["height_per_speed"].iloc[1:].isna().all()  # division by 0, a missing value on either side
+    assert features.derived_names(spec, [["height", "speed"]])[1] == ["height", "speed", "height_per_speed"]
+    columns = features.input_columns(CONTRACT)
+    with pytest.raises(ConfigError) as info:
+        pipeline.build_pipeline(columns, "hist_gradient_boosting", {}, 0, ratios=[["height", "code_ok"]])
+    assert str(info.value) == "train.ratios[0]: 'code_ok' is not a numeric model input (height, speed)"
+
+
+def test_a_bag_averages_members_seeded_in_turn() -> None:
+    table = make_table(80)
+    columns = features.input_columns(CONTRACT)
+    pipe = pipeline.build_pipeline(columns, "hist_gradient_boosting", {"max_iter": 5}, seed=3, bag=3)
+    pipe.fit(features.to_frame(table, INPUTS, "t"), table["label"].to_pylist())
+    members = pipe.named_steps["model"].estimators_
+    assert [m.random_state for m in members] == [3, 4, 5]
+    new = features.to_frame(make_table(10, seed=9), INPUTS, "t")
+    matrix = pipe[:-1].transform(new)
+    mean = np.mean([m.predict_proba(matrix) for m in members], axis=0)
+    np.testing.assert_allclose(pipe.predict_proba(new), mean)
 
 
 def test_hyperparams_pass_through() -> None:
