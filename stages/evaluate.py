@@ -27,7 +27,14 @@ from strata.model import bayes as bayes_
 from strata.model import features
 from strata.model import plots as plots_
 from strata.model.artifact import load_model
-from strata.model.metrics import class_metrics, ratio, recall_at_far, rounded, slice_metrics
+from strata.model.metrics import (
+    class_metrics,
+    ratio,
+    ratio_intervals,
+    recall_at_far,
+    rounded,
+    slice_metrics,
+)
 from strata.model.threads import pinned
 
 if TYPE_CHECKING:
@@ -104,6 +111,13 @@ def evaluate(
             "alarm_far_at_threshold": best["far"],
         }
         twin = (np.asarray(oracle.classes, dtype=object)[oracle.proba.argmax(axis=1)], best["alarmed"])
+        details["bayes"]["ratio_ci95"] = ratio_intervals(
+            y_true,
+            (y_pred, proba[:, classes.index(alarm)]),
+            (twin[0], oracle.proba[:, oracle.classes.index(alarm)]),
+            alarm,
+            params.false_alarm_rate,
+        )
         details["profiles"] = slice_metrics(oracle.profiles, y_true, (y_pred, mine["alarmed"]), alarm, twin)
     else:
         metrics["bayes"] = details["bayes"] = oracle

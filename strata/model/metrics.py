@@ -11,7 +11,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 DIGITS = 6
-MAX_POINTS = 200  # per class and curve: enough for a smooth line, small enough for `dvc plots diff`
+MAX_POINTS = 200
+BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = (
+    200,
+    0,
+)  # per class and curve: enough for a smooth line, small enough for `dvc plots diff`
 
 
 def rounded(obj: Any) -> Any:
@@ -106,6 +110,52 @@ def slice_metrics(
                 record[f"{name}_vs_bayes"] = ratio(record[name], limit[name])
         out[str(value)] = record
     return out
+
+
+def _macro_f1(truth: np.ndarray, predicted: np.ndarray, k: int) -> float:
+    """Macro F1 over k classes from integer codes (a confusion matrix by bincount; 0 where undefined)."""
+    import numpy as np
+
+    matrix = np.bincount(truth * k + predicted, minlength=k * k).reshape(k, k)
+    hits = np.diag(matrix).astype(float)
+    denominator = matrix.sum(axis=0) + matrix.sum(axis=1)
+    return float(np.mean(np.divide(2 * hits, denominator, out=np.zeros(k), where=denominator > 0)))
+
+
+def ratio_intervals(
+    y_true: np.ndarray,
+    model: tuple[np.ndarray, np.ndarray],
+    bayes: tuple[np.ndarray, np.ndarray],
+    alarm: str,
+    rate: float,
+    *,
+    draws: int = BOOTSTRAP_DRAWS,
+) -> dict[str, list[float]]:
+    """95% intervals of the model's ratios to the Bayes rate: a paired bootstrap over the test rows (both
+    rates recomputed on the same resample, thresholds included), so a reviewer sees how much of a gap is
+    the split's noise. ``model`` and ``bayes`` are (predicted class, alarm score)."""
+    import numpy as np
+
+    labels = sorted(set(y_true.tolist()) | set(model[0].tolist()) | set(bayes[0].tolist()))
+    code = {label: i for i, label in enumerate(labels)}
+    truth_all = np.array([code[v] for v in y_true.tolist()])
+    predicted_all = [np.array([code[v] for v in side[0].tolist()]) for side in (model, bayes)]
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    ratios: dict[str, list[float]] = {"accuracy": [], "macro_f1": [], "alarm_recall_at_far": []}
+    for _ in range(draws):
+        rows = rng.integers(0, len(y_true), len(y_true))
+        truth = truth_all[rows]
+        values = []
+        for predicted, (_, scores) in zip(predicted_all, (model, bayes), strict=True):
+            guess = predicted[rows]
+            f1 = _macro_f1(truth, guess, len(labels))
+            recall = recall_at_far(scores[rows], truth == code[alarm], rate)[0] if alarm in code else 0.0
+            values.append((float((truth == guess).mean()), f1, recall))
+        for i, name in enumerate(ratios):
+            value = ratio(values[0][i], values[1][i])
+            if value is not None:
+                ratios[name].append(value)
+    return {k: [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] for k, v in ratios.items() if v}
 
 
 def _thin(*columns: np.ndarray) -> list[np.ndarray]:

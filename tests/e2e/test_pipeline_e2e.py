@@ -11,7 +11,7 @@ from tests.helpers.trees import tree
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = ["data/partitions", "data/clean", "data/quarantine", "data/split", "models", "eval"]
+OUTPUTS = ["data/oracle", "data/partitions", "data/clean", "data/quarantine", "data/split", "models", "eval"]
 
 
 def snapshot(project: Project) -> dict[str, bytes]:
@@ -127,8 +127,9 @@ def test_bring_your_own_data_by_editing_params_only(project: Project) -> None:
         assert entry["duplicates"] == 1
         assert entry["quarantined"] >= 1
         assert entry["rows_in"] == entry["clean"] + entry["quarantined"] + entry["duplicates"]
+    details = json.loads((project.path / "eval/details.json").read_text())
+    assert set(details["per_class"]) == {"yes", "no"}
     metrics = json.loads((project.path / "eval/metrics.json").read_text())
-    assert set(metrics["per_class"]) == {"yes", "no"}
     assert metrics["accuracy"] > 0.7
     assert (project.path / "models/model.skops").stat().st_size > 0
 

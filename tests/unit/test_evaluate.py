@@ -221,6 +221,28 @@ def test_cli_evaluate_refuses_bad_params_in_one_line(
     assert not (tmp_path / "metrics.json").exists()
 
 
+def test_ratio_intervals_come_from_a_paired_bootstrap() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.choice(np.array(["a", "b", "c"], dtype=object), 600)
+    oracle_scores = np.where(y == "a", rng.normal(1.0, 1.0, 600), rng.normal(-1.0, 1.0, 600))
+    oracle_pred = np.where(oracle_scores > 0, "a", np.where(rng.random(600) < 0.5, "b", "c")).astype(object)
+    same = metrics_mod.ratio_intervals(
+        y, (oracle_pred, oracle_scores), (oracle_pred, oracle_scores), "a", 0.05
+    )
+    assert same == {name: [1.0, 1.0] for name in ("accuracy", "macro_f1", "alarm_recall_at_far")}
+    noisy = oracle_scores + rng.normal(0, 1.5, 600)
+    shuffled = y[rng.permutation(600)]
+    worse = metrics_mod.ratio_intervals(y, (shuffled, noisy), (oracle_pred, oracle_scores), "a", 0.05)
+    point = (
+        metrics_mod.recall_at_far(noisy, y == "a", 0.05)[0]
+        / metrics_mod.recall_at_far(oracle_scores, y == "a", 0.05)[0]
+    )
+    low, high = worse["alarm_recall_at_far"]
+    assert low < point < high < 1.0  # a paired interval around the observed ratio, below the limit
+    assert worse["accuracy"][1] < 0.9  # a shuffled guess is well below the oracle's accuracy
+    assert worse == metrics_mod.ratio_intervals(y, (shuffled, noisy), (oracle_pred, oracle_scores), "a", 0.05)
+
+
 def test_thinning_keeps_ends_and_caps_points() -> None:
     x = np.linspace(0, 1, 1000)
     (thin,) = metrics_mod._thin(x)

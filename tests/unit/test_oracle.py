@@ -204,3 +204,26 @@ def test_a_reading_the_mess_may_have_blanked_weighs_in_by_hand() -> None:
     for j, p in enumerate(generate.PROFILES):
         if clean[j] > 0:
             assert messy[j] / clean[j] == pytest.approx(1 - r + r * 2 / 5 + r / 5 / 13 / (1 - p.code[0]))
+
+
+def test_cli_simulate_writes_the_oracle_only_when_asked(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from strata.cli import app
+
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        'simulate:\n  seed: 3\n  start_date: "2026-01-01"\n  days: 2\n  events_per_day: 30\n'
+        "  sites:\n    - {name: acme, format: csv, homes: 3}\n"
+    )
+    args = ["simulate", "--params", str(params), "--out", str(tmp_path / "landing")]
+    result = CliRunner().invoke(app, [*args, "--oracle", str(tmp_path / "oracle")])
+    assert result.exit_code == 0, result.output
+    events = sum(pq.read_table(p).num_rows for p in (tmp_path / "oracle").rglob("*.parquet"))
+    assert f", oracle for {events} events (" in result.output and events > 20
+    assert sorted(p.name for p in (tmp_path / "oracle" / "acme").iterdir()) == [
+        "2026-01-01.parquet",
+        "2026-01-02.parquet",
+    ]
+    result = CliRunner().invoke(app, [*args])
+    assert result.exit_code == 0 and "oracle" not in result.output
