@@ -47,7 +47,8 @@ def check_ratios(columns: Sequence[Sequence[Any]], ratios: Sequence[Sequence[str
         wrong = [name for name in pair if name not in numeric]
         if wrong:
             raise ConfigError(
-                f"train.ratios[{i}]: '{wrong[0]}' is not a numeric model input ({', '.join(numeric)})"
+                f"train.ratios[{i}]: '{wrong[0]}' is not a numeric model input ({', '.join(numeric)}); "
+                "ratios name columns of your contract ([] for none)"
             )
 
 

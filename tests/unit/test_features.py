@@ -99,7 +99,10 @@ def test_ratio_features_are_derived_and_checked() -> None:
     columns = features.input_columns(CONTRACT)
     with pytest.raises(ConfigError) as info:
         pipeline.build_pipeline(columns, "hist_gradient_boosting", {}, 0, ratios=[["height", "code_ok"]])
-    assert str(info.value) == "train.ratios[0]: 'code_ok' is not a numeric model input (height, speed)"
+    assert str(info.value) == (
+        "train.ratios[0]: 'code_ok' is not a numeric model input (height, speed); "
+        "ratios name columns of your contract ([] for none)"
+    )
 
 
 def test_a_bag_averages_members_seeded_in_turn() -> None:
