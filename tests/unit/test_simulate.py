@@ -70,7 +70,7 @@ def canonical(row: dict[str, Any], contract: Contract) -> dict[str, Any]:
 
 
 def mess_in(row: dict[str, Any], contract: Contract, height_scale: float) -> set[str]:
-    """The kinds of mess one delivered row shows, judged like validate would (contract from params.yaml)."""
+    """The kinds of mess one delivered row shows, judged like validate would (the tests' own contract)."""
     kinds = set()
     for name, spec in contract.columns.items():
         value = row.get(name)
