@@ -145,7 +145,7 @@ from strata.model.artifact import stable_dumps
 params = TrainParams(
     seed=1, model="hist_gradient_boosting", hyperparams={{"max_iter": 30}}, threads={threads}
 )
-print(hashlib.sha256(stable_dumps(train.fit(make_table(20000), CONTRACT, params)[0])).hexdigest())
+print(hashlib.sha256(stable_dumps(train.fit(make_table(4000), CONTRACT, params)[0])).hexdigest())
 """
 
 
