@@ -37,6 +37,14 @@ class RevisionError(StrataError):
     """A git revision or a DVC-tracked path does not exist at that revision."""
 
 
+class DataUnavailable(RevisionError):
+    """A DVC-tracked file exists at a revision but neither the local cache nor its remote can serve it."""
+
+    def __init__(self, path: str, rev: str, detail: str) -> None:
+        super().__init__(f"'{path}' at {rev} {detail}")
+        self.path, self.rev, self.detail = path, rev, detail
+
+
 class GateFailed(StrataError):
     """A metric regressed past the threshold the gate allows."""
 
