@@ -9,7 +9,7 @@ which records every datum with its delivered rows, and the snapshot says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 
 from strata.errors import DataUnavailable
@@ -113,7 +113,7 @@ def clean_schema(view: rv.View, layout: Layout, cache: dict[str, Any]) -> dict[s
             else:
                 with view.open(path, md5) as handle:
                     cache[key] = [(f.name, str(f.type)) for f in pq.read_schema(handle)]
-        fields = schema.setdefault(PurePosixPath(path).relative_to(top).parts[0], {})
+        fields = schema.setdefault(path[len(top) + 1 :].split("/", 1)[0], {})
         for name, kind in cache[key]:
             known = fields.get(name)
             fields[name] = kind if known in (None, kind) else f"{known}|{kind}"

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -168,12 +169,20 @@ class View:
     # ----------------------------------------------------------------------------- reading, with reasons
 
     def _on_disk(self, path: str) -> Path | None:
+        if self.rev.sha is not None:
+            return None
         local = self.root / path
-        return local if self.rev.sha is None and local.exists() else None
+        return local if local.exists() else None
+
+    @functools.cached_property
+    def _odb(self) -> Any:
+        return self.repo.cache.local
 
     def _local_object(self, md5: str | None) -> Path | None:
-        odb = self.repo.cache.local
-        return Path(odb.oid_to_path(md5)) if md5 and odb is not None and odb.exists(md5) else None
+        if not md5 or self._odb is None:
+            return None
+        path = self._odb.oid_to_path(md5)
+        return Path(path) if os.path.isfile(path) else None
 
     def _memo_key(self, remote: str | None) -> tuple[str, str, str]:
         section = self.repo.config["remote"].get(remote or "", {})

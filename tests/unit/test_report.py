@@ -142,3 +142,13 @@ def test_report_and_snapshots_do_not_import_each_other() -> None:
     assert "strata/review/report.py" not in snapshots_closure
     gate_imports = deps.imported_modules(root / "strata/review/gate.py", "strata.review.gate")
     assert {m for m in gate_imports if m.startswith("strata")} <= {"strata.errors", "strata.review.diffs"}
+
+
+def test_a_gate_that_could_not_see_the_metrics_does_not_pass() -> None:
+    from strata.errors import RevisionError
+    from strata.review.report import Report
+
+    blocked = Report("# r\n", [], "the metrics at v1 could not be read (see Not available)")
+    with pytest.raises(RevisionError, match=r"^gate: not evaluated, the metrics at v1 could not be read"):
+        blocked.enforce()
+    Report("# r\n", check_gate(GATE, {}, {})).enforce()  # nothing measured anywhere: nothing to fail
