@@ -72,10 +72,11 @@ def collect(root: Path, rev: str | rv.Rev, *, schema_cache: dict[str, Any] | Non
         snap.params = flatten(params)
         gate = (params.get("gate") or {}).get("max_drop") if isinstance(params.get("gate"), dict) else None
         snap.gate = [str(k) for k in gate] if isinstance(gate, dict) else []
-        if not layout.has_pipeline:
+        if not layout.has_pipeline:  # nothing existed yet: known empty, not unknown
             snap.pipeline = False
             snap.notes.append(f"no pipeline at {resolved.name}: dvc.yaml has no stages there")
-            snap.metrics = {}
+            snap.partitions, snap.partitions_from, snap.clean, snap.metrics = {}, "partitions", {}, {}
+            snap.clean_schema = {} if schema_cache is not None else None
             return snap
         snap.clean = manifest(view, layout, "clean", snap)
         snap.partitions = manifest(view, layout, "partitions", snap)

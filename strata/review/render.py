@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strata.review.diffs import Snapshot
+from strata.review.diffs import Snapshot, ordered
 
 UNKNOWN = "?"
 
@@ -65,8 +65,6 @@ def render_snapshot(s: Snapshot) -> str:
     if s.metrics is None:
         lines.append(f"unknown ({UNKNOWN}): the metrics could not be read")
     else:
-        from strata.review.diffs import ordered
-
         keys = ordered(set(s.metrics), s.metrics, s.gate)
         lines += _table(["metric", "value"], [[k, _cell(s.metrics[k])] for k in keys], right=1)
     return "\n".join(lines)

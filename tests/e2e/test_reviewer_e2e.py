@@ -236,7 +236,7 @@ def test_layout_comes_from_dvc_yaml(project: Path) -> None:
 def test_list_counts_per_tag(project: Path) -> None:
     snaps = {s.rev: s for s in snapshot_commands.list_snapshots(project)}
     assert list(snaps) == ["v0", "v1", "v2", "v3", "v4", "HEAD"]
-    assert not snaps["v0"].pipeline and snaps["v0"].partitions is None
+    assert not snaps["v0"].pipeline and snaps["v0"].sources() == {}
     assert snaps["v1"].sources() == {
         "acme": {"partitions": 1, "rows": 4, "rows_in": 4, "clean": 3, "quarantined": 1, "duplicates": 0}
     }
@@ -302,8 +302,11 @@ def test_diff_terminal_at_80_columns(project: Path) -> None:
 
 def test_diff_from_before_the_pipeline(project: Path) -> None:
     d = snapshots.diff(project, "v0", "v1")
-    assert d["base"]["pipeline"] is False
-    assert d["sources"]["acme"]["partitions"] == {"base": None, "head": 1, "delta": None}
+    assert d["base"]["pipeline"] is False  # nothing existed yet: zero is a fact here, not a guess
+    assert d["sources"]["acme"]["partitions"] == {"base": 0, "head": 1, "delta": 1}
+    assert d["schema"]["clean"] == {
+        "acme": {"added": ["event_id", "weight", "_source"], "removed": [], "retyped": {}}
+    }
     assert any("no pipeline at v0" in n for n in d["notes"]["base"])
 
 
