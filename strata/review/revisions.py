@@ -245,9 +245,12 @@ class View:
             try:
                 return bytes(self.fs.read_bytes(path))
             except FileNotFoundError as exc:  # listed by the index, but the object is nowhere
-                reason = access.Reason("the object is not on its remote either (never pushed?)", False)
-                found = self.out_for(path)
-                raise self.unavailable(path, self.remote_of(found[1]) if found else None, reason) from exc
+                raise self._nowhere(path) from exc
+
+    def _nowhere(self, path: str) -> DataUnavailable:
+        reason = access.Reason("the object is not on its remote either (never pushed?)", False)
+        found = self.out_for(path)
+        return self.unavailable(path, self.remote_of(found[1]) if found else None, reason)
 
     def read_json(self, path: str, default: Any = None) -> Any:
         import json
@@ -296,8 +299,13 @@ class View:
             with local.open("rb") as handle:
                 yield handle
             return
-        with self._reading(path), self.fs.open(path, mode="rb") as handle:
-            yield handle
+        with self._reading(path):
+            try:
+                handle = self.fs.open(path, mode="rb")
+            except FileNotFoundError as exc:
+                raise self._nowhere(path) from exc
+            with handle:
+                yield handle
 
     def md5(self, path: str) -> str | None:
         """The md5 DVC records for ``path`` (for a workspace file on disk: its bytes' md5)."""

@@ -159,3 +159,26 @@ def test_resolve_unknown_revision(tmp_path: Path) -> None:
     with pytest.raises(RevisionError, match="^unknown revision 'nope'$"):
         rv.resolve(tmp_path, "nope")
     assert rv.resolve(tmp_path, "workspace") == rv.Rev(rv.WORKSPACE, None, "now")
+
+
+def test_an_object_never_pushed_is_unavailable_not_a_crash(repo: Path, tmp_path: Path) -> None:
+    sh(tmp_path, "git", "clone", "-q", str(repo), "clone")
+    clone = tmp_path / "clone"
+    for remote in ("raw", "shared"):
+        sh(clone, *DVC, "remote", "modify", "--local", remote, "url", str(tmp_path / "empty"))
+    rv.forget_failures()
+    with rv.view(clone, "v1") as view:
+        with pytest.raises(DataUnavailable) as info:
+            view.read_bytes("model.bin")
+        assert str(info.value).startswith(
+            "'model.bin' at v1 is not in the local cache and the object is not on"
+        )
+        with pytest.raises(
+            DataUnavailable, match=r"^'data/parts' at v1 .*not on remote 'raw' \(never pushed\?\)"
+        ):
+            view.files("data/parts")
+        with (
+            pytest.raises(DataUnavailable, match="^'model.bin' at v1 is not in the local cache"),
+            view.open("model.bin"),
+        ):
+            pass
