@@ -99,14 +99,19 @@ def _strictly_inside_out(lock: dict[str, Any], path: str) -> bool:
     return any(PurePosixPath(out) in p.parents for out in outs)
 
 
+def datum_of(path: str) -> str:
+    """'<source>/<id>' of a per-datum file, named '<id>.parquet' or '<id>-<output key>.parquet'."""
+    p = PurePosixPath(path)
+    return f"{p.parent.name}/{p.name.split('.', 1)[0].split('-', 1)[0]}"
+
+
 def _narrowed(path: str, lock: dict[str, Any], partitions: dict[str, Any]) -> set[str] | None:
-    """The datums a per-datum path stands for: one file ('<source>/<id>.parquet') or a source folder."""
-    parts = PurePosixPath(path).with_suffix("").parts
-    ident = "/".join(parts[-2:])
+    """The datums a per-datum path stands for: one datum's file, or a source folder."""
+    ident = datum_of(path)
     if ident in partitions:
         return {ident}
     if _strictly_inside_out(lock, path):
-        found = {pid for pid, e in partitions.items() if source_of(pid, e) == parts[-1]}
+        found = {pid for pid, e in partitions.items() if source_of(pid, e) == PurePosixPath(path).name}
         return found or None
     return None
 
