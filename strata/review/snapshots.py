@@ -16,8 +16,10 @@ from typing import Any
 from strata.errors import DataUnavailable, RevisionError, StrataError
 from strata.review import revisions as rv
 from strata.review.collect import collect
-from strata.review.diffs import Snapshot, diff_snapshots
+from strata.review.diffs import Snapshot, diff_snapshots, flatten
 from strata.review.layout import from_view
+
+__all__ = ["checkout", "diff", "flatten", "list_snapshots"]  # flatten: strata.registry imports it from here
 
 
 def list_snapshots(root: Path, revs: list[str] | None = None) -> list[Snapshot]:
