@@ -157,3 +157,45 @@ class GateParams:
     """For each metric (dotted path into eval/metrics.json), the largest drop allowed."""
 
     max_drop: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+REGISTRY_BUMPS = ("patch", "minor", "major")
+# GTO's name grammar (gto.constants.name): artifact and stage names become parts of git tags
+GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
+
+
+def _gto_name(value: str, where: str) -> None:
+    import re
+
+    if not re.fullmatch(GTO_NAME, value):
+        raise ConfigError(
+            f"{where}: '{value}' is not a valid GTO name (letters, digits, '-', '_', '/'; starting and "
+            "ending with a letter or digit)"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryParams:
+    """The model registry (GTO tags): which dvc.yaml artifact, its stages, which are gated, serving's poll."""
+
+    artifact: str = "model"  # the `artifacts:` entry of dvc.yaml that is the model
+    stages: tuple[str, ...] = ("staging", "prod")  # stages a version may be promoted to
+    gated_stages: tuple[str, ...] = ("prod",)  # promotion runs the gate against the version now there
+    poll_seconds: float = 30.0  # how often a server following a stage looks for a moved tag
+    bump: str = "patch"  # the part `strata models register` bumps by default
+
+    def check(self, where: str) -> None:
+        _gto_name(self.artifact, f"{where}.artifact")
+        for i, stage in enumerate(self.stages):
+            _gto_name(stage, f"{where}.stages[{i}]")
+        if len(set(self.stages)) != len(self.stages):
+            raise ConfigError(f"{where}.stages: a stage is listed twice: {', '.join(self.stages)}")
+        for stage in self.gated_stages:
+            if stage not in self.stages:
+                raise ConfigError(
+                    f"{where}.gated_stages: '{stage}' is not one of the stages ({', '.join(self.stages)})"
+                )
+        if not 0.1 <= self.poll_seconds <= 86400:
+            raise ConfigError(f"{where}.poll_seconds: must be between 0.1 and 86400, got {self.poll_seconds}")
+        if self.bump not in REGISTRY_BUMPS:
+            raise ConfigError(f"{where}.bump: '{self.bump}' is not one of {', '.join(REGISTRY_BUMPS)}")

@@ -41,3 +41,7 @@ class GateFailed(StrataError):
     """A metric regressed past the threshold the gate allows."""
 
     exit_code = 4
+
+
+class RegistryError(StrataError):
+    """A model reference, version or stage is unknown, or a registry operation cannot be done as asked."""
