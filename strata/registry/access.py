@@ -42,8 +42,11 @@ def who(root: Path) -> str:
     """The acting identity for messages: "role 'ci'", "unknown key AKIA...", or the AWS identity."""
     from strata.storage.commands import State, current_role
 
+    if State.load(root) is None:  # no loopback server: CI or a real bucket names its identity itself
+        role = os.environ.get("STRATA_ROLE", "")
+        return f"role '{role}'" if role else "the current AWS identity"
     parsed = roles(root)
-    role = current_role(root, parsed) if State.load(root) else os.environ.get("STRATA_ROLE", "")
+    role = current_role(root, parsed)
     return f"role '{role}'" if role in parsed.grants else (role or "the current AWS identity")
 
 

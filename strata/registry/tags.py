@@ -155,12 +155,13 @@ def replay(events: list[Any]) -> tuple[Move, ...]:
         stage, version = event.stage, event.version
         held = active.setdefault(stage, {})
         before = max(held, key=held.__getitem__) if held else None
-        if type(event).__name__ == "Assignment":
+        assigned = event.event == "assignment"  # GTO events name their kind: assignment | unassignment
+        if assigned:
             held[version] = order
         else:
             held.pop(version, None)
         after = max(held, key=held.__getitem__) if held else None
-        if after != before or type(event).__name__ == "Assignment":
+        if after != before or assigned:
             moves.append(
                 Move(stage, after, before, _iso(event.created_at), event.tag, str(event.message or ""))
             )
