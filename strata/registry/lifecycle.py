@@ -139,7 +139,6 @@ def register(
     from strata.registry.publish import publish
 
     sha = head_commit(root)
-    label = f"{name} at HEAD ({sha[:8]})"
     registry = tags.load(root, name)
     for found in registry.versions:
         if found.sha == sha:
@@ -149,7 +148,10 @@ def register(
     chosen = version or next_version(registry, bump)
     label = f"{name}@{chosen} (HEAD {sha[:8]})"
     spec = spec_at(root, sha, name, label)
-    check_lock(root, sha, spec.files, label)
+    md5 = check_lock(root, sha, spec.files, label)[spec.path]
+    for found in registry.versions:  # a merge that did not change the model is not a new version
+        if lock_md5s(root, found.sha).get(spec.path) == md5:
+            return [f"register: HEAD's {spec.path} (md5 {md5[:8]}) is {found.ref}'s; nothing new to register"]
     check_card(root, name, sha, label)
     gate_line = []
     if gate_stage is not None:
@@ -164,25 +166,31 @@ def register(
     return [*lines, *gate_line, f"register: {name}@{made} at {sha[:8]} (tag {name}@{made})"]
 
 
-def check_lock(root: Path, sha: str, files: tuple[str, ...], label: str) -> None:
-    """dvc.lock at ``sha`` must record every file of the version (else nothing pins its bytes)."""
+def lock_md5s(root: Path, sha: str) -> dict[str, str]:
+    """{out path: md5} of every output dvc.lock records at ``sha``."""
     import yaml
 
     from strata.registry.source import git_show
 
     lock = yaml.safe_load(git_show(root, sha, LOCK) or b"") or {}
-    recorded = {
-        out.get("path")
+    return {
+        str(out["path"]): str(out["md5"])
         for stage in (lock.get("stages") or {}).values()
         for out in (stage.get("outs") or [])
         if out.get("md5")
     }
+
+
+def check_lock(root: Path, sha: str, files: tuple[str, ...], label: str) -> dict[str, str]:
+    """dvc.lock at ``sha`` must record every file of the version (else nothing pins its bytes)."""
+    recorded = lock_md5s(root, sha)
     missing = [path for path in files if path not in recorded]
     if missing:
         raise RegistryError(
             f"{label}: {LOCK} at that commit records no {missing[0]}: run `dvc repro`, commit {LOCK}, "
             "then register"
         )
+    return recorded
 
 
 # ------------------------------------------------------------------------------------------- promote

@@ -4,6 +4,7 @@ force, rollback, and the stage watcher. Card and metrics are committed to git, s
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -222,3 +223,45 @@ def test_watcher_follows_stages_only() -> None:
         RegistryError, match=r"^'model@v1.0.0' names a version, not a stage: nothing to follow$"
     ):
         StageWatcher(Path(), "model@v1.0.0", 1, lambda move: None)
+
+
+def _lock(root: Path, model_md5: str) -> None:
+    outs = [
+        {"path": "models/model.skops", "md5": model_md5},
+        {"path": "models/card.json", "md5": "c" * 32},
+        {"path": "eval/metrics.json", "md5": "e" * 32},
+    ]
+    (root / "dvc.lock").write_text(json.dumps({"schema": "2.0", "stages": {"train": {"outs": outs}}}))
+
+
+def test_register_refuses_what_would_not_pin_bytes_and_skips_an_unchanged_model(tmp_path: Path) -> None:
+    root = init(tmp_path / "repo")
+    commit_model(root, "a", 0.9)
+    kwargs = {"bump": "patch", "version": None, "max_drop": GATE, "gate_stage": None, "push": False}
+    with pytest.raises(
+        RegistryError, match=r"^model@v0.0.1 \(HEAD [0-9a-f]{8}\): dvc.lock at that commit records no "
+    ):
+        lifecycle.register(root, "model", **kwargs)
+    _lock(root, "a" * 32)
+    with pytest.raises(RegistryError, match=r"^dvc.yaml or dvc.lock has uncommitted changes: commit them"):
+        lifecycle.register(root, "model", **kwargs)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "lock")
+    registry = tags.load(root, "model")
+    tags.register(
+        root,
+        registry,
+        git(root, "rev-parse", "HEAD"),
+        version="v0.0.1",
+        bump="patch",
+        message="t",
+        push=False,
+    )
+    (root / "README").write_text("docs only\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "docs")
+    lines = lifecycle.register(root, "model", **kwargs)
+    assert lines == [
+        "register: HEAD's models/model.skops (md5 aaaaaaaa) is model@v0.0.1's; nothing new to register"
+    ]
+    assert git(root, "tag").split() == ["model@v0.0.1"]
