@@ -6,6 +6,7 @@ Plain functions behind typer options; gto, dvc and boto3 load inside them so `st
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,13 @@ def _params(root: Path, params: Path | None) -> tuple[Any, dict[str, float]]:
     data = load_params(path)
     registry = build(RegistryParams, data.get("registry"), f"{path}:registry")
     return registry, build(GateParams, data.get("gate"), f"{path}:gate").max_drop
+
+
+def qualify(ref: str, artifact: str) -> str:
+    """A bare version (``v1.3.0``) names that version of the registry's artifact."""
+    from strata.registry.spec import SEMVER
+
+    return f"{artifact}@{ref}" if re.fullmatch(SEMVER, ref) else ref
 
 
 def _dump(data: Any) -> None:
@@ -133,7 +141,10 @@ def register_command(
 
 
 def promote_command(
-    ref: Annotated[str, typer.Argument(help="The version: model@v1.3.0 (or model#staging, model@latest).")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="The version: model@v1.3.0, or v1.3.0 for registry.artifact, or model#staging."),
+    ],
     *,
     stage: Annotated[str, typer.Option("--stage", help="The stage to assign (registry.stages).")],
     force: Annotated[
@@ -151,7 +162,7 @@ def promote_command(
     cfg, max_drop = _params(root, params)
     line = lifecycle.promote(
         root,
-        ref,
+        qualify(ref, cfg.artifact),
         stage,
         stages=cfg.stages,
         gated=cfg.gated_stages,

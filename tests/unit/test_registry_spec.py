@@ -105,11 +105,10 @@ def test_the_project_declares_its_model_artifact_on_the_shared_tier() -> None:
     assert f"--metrics {spec.metrics}" in dvc_yaml["stages"]["evaluate"]["cmd"]
 
 
-def test_registry_params_defaults_and_the_project_section() -> None:
+def test_registry_params_defaults() -> None:
     cfg = build(RegistryParams, PARAMS["registry"], "p:registry")
     assert cfg.gated_stages == ("prod",) and cfg.poll_seconds == 1.0
-    project = yaml.safe_load((ROOT / "params.yaml").read_text())["registry"]
-    assert build(RegistryParams, project, "params.yaml:registry").artifact == "model"
+    assert build(RegistryParams, {}, "p:registry") == RegistryParams()
 
 
 @pytest.mark.parametrize(

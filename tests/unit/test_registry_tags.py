@@ -183,7 +183,7 @@ def test_promote_refusals_are_one_line(repo) -> None:
 def test_cli_promote_exit_codes_and_one_line_errors(repo) -> None:
     root, _ = repo
     args = ["models", "promote", "--repo", str(root), "--stage", "prod"]
-    assert runner.invoke(app, [*args, "model@v0.0.2"]).exit_code == 0
+    assert runner.invoke(app, [*args, "v0.0.2"]).exit_code == 0  # a bare version: registry.artifact
     result = runner.invoke(app, [*args, "model@v0.1.0"])
     assert result.exit_code == 4
     assert result.output.startswith("strata models promote: error: model@v0.1.0 -> prod refused, gate vs")
