@@ -194,8 +194,9 @@ def register(
             bump_major=version is None and bump == "major" and bool(registry.versions),
             bump_minor=version is None and bump == "minor" and bool(registry.versions),
             bump_patch=version is None and bump == "patch" and bool(registry.versions),
-            push=push,
         )
+    if push:
+        push_tag(root, str(event.tag))
     return str(event.version)
 
 
@@ -207,7 +208,25 @@ def assign(root: Path, registry: Registry, version: str, stage: str, *, message:
     with _gto(root, f"promoting {registry.name}@{version} to '{stage}'"):
         # force: GTO refuses a version that held the stage before (a rollback) without it; whether the
         # move is allowed was decided by the caller (the version now in the stage is never re-assigned)
-        event = gto.api.assign(
-            str(root), registry.name, stage, version=version, message=message, force=True, push=push
-        )
+        event = gto.api.assign(str(root), registry.name, stage, version=version, message=message, force=True)
+    if push:
+        push_tag(root, str(event.tag))
     return str(event.tag)
+
+
+def push_tag(root: Path, tag: str, remote: str = "origin") -> None:
+    """`git push origin refs/tags/TAG` with git itself (CI's checkout credentials are git's)."""
+    import subprocess
+
+    proc = subprocess.run(
+        ["git", "-C", str(root), "push", "--quiet", remote, f"refs/tags/{tag}:refs/tags/{tag}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        detail = " ".join((proc.stderr.strip().splitlines() or ["failed"])[-1].split())
+        raise RegistryError(
+            f"tag {tag} was created here but `git push {remote} {tag}` failed ({detail}); push it once the "
+            "remote accepts it (only CI may push registry tags)"
+        )

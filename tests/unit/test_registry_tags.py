@@ -218,6 +218,23 @@ def test_watcher_reports_moves_and_retries_a_failed_load(repo, tmp_path: Path) -
     assert watcher.current == Resolved("model", "v0.0.2", "prod", shas["v0.0.2"])
 
 
+def test_push_sends_the_tag_to_origin_and_a_refusal_is_one_line(repo, tmp_path: Path) -> None:
+    root, _ = repo
+    work = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(root), str(work))
+    git(work, "config", "user.name", "ci")
+    git(work, "config", "user.email", "ci@strata.local")
+    promote(work, "model@v0.0.1", push=True)
+    assert "model#prod#1" in git(root, "tag").split()
+    hook = root / ".git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'registry tags are pushed by CI only' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(
+        RegistryError, match=r"^tag model#prod#2 was created here but `git push origin model#prod#2` "
+    ):
+        promote(work, "model@v0.0.2", push=True)
+
+
 def test_watcher_follows_stages_only() -> None:
     with pytest.raises(
         RegistryError, match=r"^'model@v1.0.0' names a version, not a stage: nothing to follow$"
