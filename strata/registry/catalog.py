@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from strata.errors import RevisionError, StrataError
+from strata.errors import StrataError
 from strata.registry import tags
 from strata.registry.source import RevReader, spec_at
 
@@ -115,7 +115,7 @@ def details(root: Path, name: str, ref_text: str) -> dict[str, Any]:
     if model:
         try:
             result["lineage"] = lineage(root, model, version.sha)
-        except (RevisionError, StrataError) as exc:
+        except StrataError as exc:  # e.g. the partition manifest is on the raw tier
             result["unavailable"]["lineage"] = str(exc)
     return result
 
