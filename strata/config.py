@@ -27,7 +27,7 @@ def load_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: params file not found") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date such as 2026-13-01
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
