@@ -20,7 +20,7 @@ from strata.atomic import AtomicParquetWriter, write_json
 from strata.config import SplitParams, section
 from strata.contract import keys
 from strata.contract.spec import from_metadata
-from strata.errors import SchemaError
+from strata.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,6 +45,23 @@ class SplitCounts:
     train: int = 0
     test: int = 0
     duplicates: int = 0
+
+
+def check_sides(counts: SplitCounts, params: SplitParams, clean: Path) -> None:
+    """Train and evaluate need rows on both sides: an empty side is an error here, not three stages later."""
+    kept = counts.train + counts.test
+    if not kept:
+        raise SchemaError(
+            f"{clean}: no clean rows to split (every delivered row was quarantined or a duplicate; the "
+            f"reasons per batch are in {clean / datums.MANIFEST})"
+        )
+    for side, rows in (("test", counts.test), ("train", counts.train)):
+        if not rows:
+            raise ConfigError(
+                f"split.test_fraction: {params.test_fraction} leaves the {side} side empty (train "
+                f"{counts.train}, test {counts.test} of {kept} rows); each side needs at least one row: "
+                f"{'raise' if side == 'test' else 'lower'} split.test_fraction or deliver more rows"
+            )
 
 
 def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[SplitCounts, list[str]]:
@@ -74,6 +91,7 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
             test_w.write(kept.filter(mask))
             train_w.write(kept.filter(pc.invert(mask)))
         counts.train, counts.test = train_w.rows, test_w.rows
+        check_sides(counts, params, clean)  # before anything is written: the old split stays as it was
         train_w.commit()
         test_w.commit()
     return counts, order
