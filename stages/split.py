@@ -7,6 +7,7 @@ once: the occurrence from the earliest delivered batch (datums ordered by source
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -36,7 +37,23 @@ def batches(clean: Path, entries: dict[str, Any]) -> Iterator[pa.RecordBatch]:
 
     for datum in ordered_datums(entries):
         path = clean / entries[datum]["files"]["clean"]
-        yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+        with unreadable(path, clean):
+            yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+
+
+@contextlib.contextmanager
+def unreadable(path: Path, clean: Path) -> Iterator[None]:
+    """A clean partition that is missing or not Parquet (a truncated copy) is one line with the fix."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(
+            f"{path}: unreadable clean partition ({detail}); delete it and run validate again, or "
+            f"`dvc checkout {clean}`"
+        ) from exc
 
 
 @dataclasses.dataclass
@@ -74,7 +91,8 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
     if not order:
         raise SchemaError(f"{clean}: no clean partitions to split (did validate run on any data?)")
     first = clean / entries[order[0]]["files"]["clean"]
-    arrow_schema = pq.read_schema(first)
+    with unreadable(first, clean):
+        arrow_schema = pq.read_schema(first)
     contract = from_metadata(arrow_schema, first)
     dedupe = keys.KeyDeduper()
     counts = SplitCounts()

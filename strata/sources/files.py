@@ -42,7 +42,8 @@ class FilesSource:
         if not self.root.is_dir():
             if self.spec.allow_empty and not self.root.exists():
                 return []
-            raise SourceError(f"{where}: folder {self.root} does not exist")
+            problem = "is not a folder" if self.root.exists() else "does not exist"
+            raise SourceError(f"{where}: folder {self.root} {problem}")
         landing = self.landing.resolve()
         if (real := self._outside(self.root, [landing])) is not None:
             raise SourceError(

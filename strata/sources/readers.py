@@ -116,10 +116,15 @@ def _jsonl(
     # Two passes: the first finds every key in order of first appearance (a column that starts half-way
     # through the file still gets a fixed place in the schema), the second emits bounded chunks.
     names: dict[str, None] = {}
+    objects = lines = 0
     for _number, line in _json_lines(path, gz, encoding):
         obj, _why = _loads(line)
+        lines += 1
         if obj is not None:
+            objects += 1
             names.update(dict.fromkeys(obj))
+    if not objects:  # no columns to check any contract against, so no batch (like a CSV without header)
+        raise SourceError(f"{where}: no JSON object in the file ({lines} non-blank lines, none an object)")
     check_names(list(names), where, "JSON keys")
     schema = raw_schema(list(names))
     rows: list[tuple[dict[str, Any] | None, str | None]] = []
@@ -131,7 +136,7 @@ def _jsonl(
             yield _json_batch(rows, schema, start)
             start += len(rows)
             rows = []
-    if rows or start == 0:
+    if rows:
         yield _json_batch(rows, schema, start)
 
 

@@ -224,3 +224,12 @@ def test_a_header_alone_is_a_partition_of_no_rows(landing, tmp_path):
     entry = next(e for e in entries.values() if e["batches"] == ["2026-01-05.csv"])
     table = pq.read_table(tmp_path / "out" / entry["files"]["partition"])
     assert (entry["rows"], table.column_names) == (0, ["id", "w", "_row", "_malformed"])
+
+
+def test_a_source_path_that_is_a_file_or_a_symlink_loop_is_named(landing, tmp_path):
+    (landing / "f").write_text("id\n1\n")
+    with pytest.raises(SourceError, match=r"^source 'f': folder .*landing/f is not a folder$"):
+        run(landing, tmp_path / "out", SourceSpec(name="f", kind="files", path="f"))
+    (landing / "a" / "loop.csv").symlink_to("loop.csv")
+    with pytest.raises(SourceError, match=r"^source 'a': loop.csv is a broken symlink \(to loop.csv\)$"):
+        run(landing, tmp_path / "out", CSV)

@@ -277,9 +277,27 @@ def test_parquet_columns_without_a_text_form_are_refused(tmp_path, column, messa
     assert str(err.value).startswith(message)
 
 
-def test_empty_deliveries(tmp_path):
+def test_a_header_alone_is_a_batch_of_no_rows(tmp_path):
     (tmp_path / "h.csv").write_text("a,b\n")
-    (tmp_path / "e.jsonl").write_bytes(b"")
-    assert rows(tmp_path / "h.csv", "csv") == []
-    batches = list(read_raw(tmp_path / "e.jsonl", "jsonl", False, 2, "src"))
-    assert [b.num_rows for b in batches] == [0] and batches[0].schema.names == [ROW, MALFORMED]
+    batches = list(read_raw(tmp_path / "h.csv", "csv", False, 2, "src"))
+    assert [b.num_rows for b in batches] == [0] and batches[0].schema.names == ["a", "b", ROW, MALFORMED]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("z.jsonl", b"", "src: z.jsonl: no JSON object in the file (0 non-blank lines, none an object)"),
+        (
+            "l.jsonl",
+            b"[1]\n\n2\n",
+            "src: l.jsonl: no JSON object in the file (2 non-blank lines, none an object)",
+        ),
+        ("z.csv", b"", "src: z.csv: empty file, no CSV header"),
+        ("z.parquet", b"", "src: z.parquet: cannot read as parquet: "),
+    ],
+)
+def test_a_file_without_columns_is_refused(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(SourceError) as err:
+        rows(tmp_path / name, name.split(".")[1])
+    assert str(err.value).startswith(message)

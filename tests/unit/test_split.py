@@ -124,3 +124,16 @@ def test_no_clean_rows_at_all_is_refused(tmp_path):
 
 def split_outputs(tmp_path):
     return tmp_path / "train.parquet", tmp_path / "test.parquet"
+
+
+@pytest.mark.parametrize("cut", [0, 100])
+def test_an_unreadable_clean_partition_is_one_line(tmp_path, cut):
+    build(tmp_path, {"d1.csv": csv(range(20)), "d2.csv": csv(range(20, 40))})
+    part = sorted((tmp_path / "clean" / "s").glob("*.parquet"))[cut // 100]
+    part.write_bytes(part.read_bytes()[:cut])
+    with pytest.raises(SchemaError) as err:
+        split.run(PARAMS, tmp_path / "clean", *split_outputs(tmp_path))
+    assert str(err.value).startswith(f"{part}: unreadable clean partition (")
+    assert str(err.value).endswith(
+        f"); delete it and run validate again, or `dvc checkout {tmp_path / 'clean'}`"
+    )
