@@ -159,6 +159,6 @@ def command(
     rows = sum(e["rows"] for d, e in entries.items() if d in plan.todo)
     total = sum(e["rows"] for e in entries.values())
     typer.echo(
-        f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot "
-        f"({time.perf_counter() - started:.1f}s)"
+        f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot"
+        f"{'; every batch re-hashed' if rehash else ''} ({time.perf_counter() - started:.1f}s)"
     )
