@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MALFORMED", "ROW", "raw_schema", "read_raw"]
 
+JSON_LINE_CHARS = CSV_BLOCK_BYTES  # the longest JSON line read, like the longest CSV record
 UNREADABLE = (OSError, EOFError, UnicodeError, csv.Error, zlib.error)  # plus pa.ArrowInvalid
 
 
@@ -102,10 +103,16 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True)
 
 
-def _json_lines(path: Path, gz: bool, encoding: str) -> Iterator[tuple[int, str]]:
+def _json_lines(path: Path, gz: bool, encoding: str, where: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every non-blank line; a line is at most JSON_LINE_CHARS long, so a binary file
+    without line breaks cannot fill the memory."""
     opener: Any = gzip.open if gz else open
     with opener(path, "rt", encoding=python_encoding(encoding)) as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(iter(lambda: handle.readline(JSON_LINE_CHARS + 1), ""), start=1):
+            if len(line) > JSON_LINE_CHARS:
+                raise SourceError(
+                    f"{where}: line {number} is longer than {JSON_LINE_CHARS >> 20} MiB (not JSON Lines?)"
+                )
             if line.strip():
                 yield number, line
 
@@ -117,7 +124,7 @@ def _jsonl(
     # through the file still gets a fixed place in the schema), the second emits bounded chunks.
     names: dict[str, None] = {}
     objects = lines = 0
-    for _number, line in _json_lines(path, gz, encoding):
+    for _number, line in _json_lines(path, gz, encoding, where):
         obj, _why = _loads(line)
         lines += 1
         if obj is not None:
@@ -129,7 +136,7 @@ def _jsonl(
     schema = raw_schema(list(names))
     rows: list[tuple[dict[str, Any] | None, str | None]] = []
     start = 0
-    for number, line in _json_lines(path, gz, encoding):
+    for number, line in _json_lines(path, gz, encoding, where):
         obj, why = _loads(line)
         rows.append((obj, None) if obj is not None else (None, f"line {number}: {why}{line.rstrip()}"))
         if len(rows) >= chunk_rows:

@@ -301,3 +301,17 @@ def test_a_file_without_columns_is_refused(tmp_path, name, content, message):
     with pytest.raises(SourceError) as err:
         rows(tmp_path / name, name.split(".")[1])
     assert str(err.value).startswith(message)
+
+
+def test_a_json_line_longer_than_the_limit_is_refused(tmp_path, monkeypatch):
+    from strata.sources import readers
+
+    monkeypatch.setattr(readers, "JSON_LINE_CHARS", 100)
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"a": 1}\n' + '{"a": "' + "x" * 100 + '"}\n')
+    with pytest.raises(
+        SourceError, match=r"^src: big.jsonl: line 2 is longer than 0 MiB \(not JSON Lines\?\)$"
+    ):
+        rows(path, "jsonl")
+    path.write_text('{"a": 1}\n' + '{"a": "' + "x" * 90 + '"}\n')
+    assert len(rows(path, "jsonl")) == 2
