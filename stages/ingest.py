@@ -19,11 +19,13 @@ import typer
 from strata import datums, deps
 from strata.atomic import atomic_path, fingerprint, parquet_writer
 from strata.config import IngestParams, SourceSpec, section
+from strata.errors import SourceError
 from strata.progress import progress
 from strata.sources import Batch, Source, open_source, readers
 from strata.sources.hashes import HashCache
 
 ID_HEX = 16
+REHASH_ENV = "STRATA_REHASH"  # DVC does not tell a stage it was forced: `STRATA_REHASH=1 dvc repro -f ingest`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +56,15 @@ def discover(params: IngestParams, landing: Path, cache: HashCache) -> dict[str,
     found: dict[str, tuple[Source, Delivered]] = {}
     for spec in params.sources:
         source = open_source(spec, landing)
+        listed = source.list_batches()
+        if not listed and not spec.allow_empty:
+            place = spec.url or (landing / spec.path).as_posix()
+            raise SourceError(
+                f"source '{spec.name}': no file in {place} matches glob '{spec.glob}'; set allow_empty: true "
+                "if it may deliver nothing (removing a source's data takes removing the source)"
+            )
         by_hash: dict[str, list[Batch]] = {}
-        for batch in source.list_batches():
+        for batch in listed:
             by_hash.setdefault(cache.sha256(source, batch), []).append(batch)
         for sha, batches in by_hash.items():
             item = Delivered(spec, tuple(batches), sha)
@@ -96,10 +105,10 @@ def write_partition(source: Source, item: Delivered, dest: Path, chunk_rows: int
 
 
 def run(
-    params: IngestParams, landing: Path, out: Path, cache_path: Path
+    params: IngestParams, landing: Path, out: Path, cache_path: Path, rehash: bool = False
 ) -> tuple[datums.Plan, dict[str, Any]]:
     """Bring ``out`` up to date with what the sources deliver now; returns the plan and the entries."""
-    cache = HashCache(cache_path)
+    cache = HashCache(cache_path, rehash=rehash)
     found = discover(params, landing, cache)
     fps = {spec.name: source_fingerprint(spec, params.chunk_rows) for spec in params.sources}
     wanted = {d: (item.token, fps[item.spec.name]) for d, (_, item) in found.items()}
@@ -130,6 +139,15 @@ def command(
     params: Annotated[Path, typer.Option(help="params.yaml to read the `ingest` section from.")] = Path(
         "params.yaml"
     ),
+    rehash: Annotated[
+        bool,
+        typer.Option(
+            "--rehash",
+            envvar=REHASH_ENV,
+            help=f"Re-read every delivered batch instead of trusting the hash cache ({REHASH_ENV}=1 under "
+            "`dvc repro -f ingest`).",
+        ),
+    ] = False,
 ) -> None:
     """Snapshot every delivered batch as an immutable, content-addressed Parquet partition.
 
@@ -137,10 +155,10 @@ def command(
     """
     started = time.perf_counter()
     cfg = section(params, "ingest", IngestParams)
-    plan, entries = run(cfg, landing, out, hash_cache)
+    plan, entries = run(cfg, landing, out, hash_cache, rehash=rehash)
     rows = sum(e["rows"] for d, e in entries.items() if d in plan.todo)
     total = sum(e["rows"] for e in entries.values())
     typer.echo(
-        f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot "
-        f"({time.perf_counter() - started:.1f}s)"
+        f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot"
+        f"{'; every batch re-hashed' if rehash else ''} ({time.perf_counter() - started:.1f}s)"
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.atomic import read_json, write_json
+from strata.errors import ManifestError
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -36,11 +37,25 @@ class Plan:
 
 
 def load_entries(out_dir: Path) -> dict[str, dict[str, Any]]:
-    """Entries of the manifest in ``out_dir`` (empty if none or of another version)."""
-    data = read_json(out_dir / MANIFEST, default=None)
-    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+    """Entries of the manifest in ``out_dir`` (empty if none or of another version). A manifest that cannot
+    be read (not JSON, entries not mappings) is a ManifestError naming the file and the fix."""
+    path = out_dir / MANIFEST
+    fix = f"restore it with `dvc checkout {out_dir}`, or delete {out_dir} to rebuild it"
+    try:
+        data = read_json(path, default=None)
+    except (OSError, ValueError) as exc:  # ValueError: JSON or UTF-8 decoding
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ManifestError(f"{path}: corrupt manifest ({detail}); {fix}") from exc
+    if data is None:
         return {}
-    return dict(data.get("datums", {}))
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: corrupt manifest (not a JSON object); {fix}")
+    if data.get("version") != MANIFEST_VERSION:  # another layout: every datum is computed again
+        return {}
+    entries = data.get("datums", {})
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
+        raise ManifestError(f"{path}: corrupt manifest ('datums' is not a mapping of entries); {fix}")
+    return dict(entries)
 
 
 def save_entries(out_dir: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:

@@ -23,6 +23,10 @@ class SchemaError(StrataError):
     """A structural contract violation: a required column is missing, a column has an impossible type."""
 
 
+class ManifestError(StrataError):
+    """A stage's own manifest (inside its output folder) cannot be read: restore or delete that output."""
+
+
 class StorageError(StrataError):
     """The object store or a DVC remote failed (endpoint down, bucket missing)."""
 
