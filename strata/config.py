@@ -124,7 +124,6 @@ class IngestParams:
 class ValidateParams:
     contract: Contract
     chunk_rows: int = 65536
-    workers: int = 0  # datums validated at once; 0 = one per core. Does not change any output byte.
 
 
 EXECUTOR_KINDS = ("local", "dask")

@@ -106,6 +106,8 @@ def _csv(
         start += batch.num_rows
     if bad:
         yield _malformed_rows(bad, schema, start)
+    elif start == 0:  # a header and no row: an empty batch that still names the delivered columns
+        yield pa.RecordBatch.from_pylist([], schema=schema)
 
 
 def _with_row(batch: pa.RecordBatch, schema: pa.Schema, start: int) -> pa.RecordBatch:

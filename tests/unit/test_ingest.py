@@ -1,14 +1,16 @@
 import gzip
 import shutil
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from stages import ingest
+from strata import executor as ex
 from strata.atomic import sha256_file
-from strata.config import IngestParams, SourceSpec
+from strata.config import ExecutorParams, IngestParams, SourceSpec
 from strata.errors import SourceError
-from strata.sources import hashes
+from strata.sources import hashes, readers
 from tests.helpers.trees import tree
 
 
@@ -94,3 +96,29 @@ def test_unreadable_batch_names_source_and_file_and_leaves_no_partial_file(landi
 def test_missing_folder_is_a_source_error(tmp_path):
     with pytest.raises(SourceError, match=r"^source 'a': folder .*landing/a does not exist$"):
         run(tmp_path / "landing", tmp_path / "out", CSV)
+
+
+def test_a_process_pool_writes_the_same_bytes(landing, tmp_path):
+    ingest.run(
+        params(CSV, JSON), landing, tmp_path / "inline", tmp_path / "c1.json", ExecutorParams(workers=1)
+    )
+    ingest.run(params(CSV, JSON), landing, tmp_path / "pool", tmp_path / "c2.json", ExecutorParams(workers=2))
+    assert tree(tmp_path / "pool") == tree(tmp_path / "inline")
+
+
+def test_partitions_are_named_by_what_shaped_them(landing, tmp_path):
+    _, first = run(landing, tmp_path / "out", CSV)
+    _, other = ingest.run(params(CSV, chunk_rows=3), landing, tmp_path / "out", landing.parent / "cache.json")
+    names = {e["files"]["partition"] for e in first.values()}
+    assert names.isdisjoint(e["files"]["partition"] for e in other.values())  # other options, other names
+    assert all(e["files"]["partition"].startswith(f"{d}-") for d, e in first.items())
+
+
+def test_a_reader_that_yields_nothing_gives_an_empty_partition(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(readers, "read_raw", lambda *a, **k: iter(()))
+    how = ingest.HowToRead("csv", False, 10, "source 'a': x.csv", {})
+    part = ingest.read_task(ex.Blob(data=b"id\n"), how)
+    assert (part.rows, part.columns) == (0, [])
+    assert pq.read_table(pa.BufferReader(part.data)).schema.names == ["_row", "_malformed"]
