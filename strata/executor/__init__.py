@@ -39,7 +39,7 @@ __all__ = ["Blob", "DatumFailed", "ExecutorError", "Job", "open_backend", "run"]
 R = TypeVar("R")
 
 PARALLEL_MIN_BYTES = 16 << 20  # `workers: 0` and less input than this: stay in this process
-WINDOW_PER_WORKER = 4  # jobs submitted or awaiting the caller, per worker
+WINDOW_PER_WORKER = 32  # jobs submitted or awaiting the caller, per worker (tiny datums need many)
 WINDOW_BYTES = 256 << 20  # input bytes of those jobs (always at least one job)
 KILL_WORKER_ENV = "STRATA_TEST_KILL_WORKER"  # tests only: a marker path; the first task to create it dies
 
