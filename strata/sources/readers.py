@@ -91,7 +91,9 @@ def _csv(
     stream = pa.input_stream(str(path), compression="gzip" if gz else None)
     reader = pcsv.open_csv(
         stream,
-        read_options=pcsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES),
+        # one parsing thread: with several, pyarrow reports ragged lines in any order and without their line
+        # number, so the partition's bytes would depend on the core count (a dask worker runs one thread)
+        read_options=pcsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES, use_threads=False),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
         convert_options=pcsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),

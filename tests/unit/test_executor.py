@@ -151,3 +151,23 @@ def test_an_unreachable_scheduler_is_one_line(monkeypatch):
     monkeypatch.setattr(backends, "CONNECT_TIMEOUT_S", 1)
     with pytest.raises(ex.ExecutorError, match=r"^executor.address: cannot reach tcp://127.0.0.1:9: "):
         list(ex.run(tasks.square, jobs(1), ExecutorParams(kind="dask", address="tcp://127.0.0.1:9"), "t"))
+
+
+def test_a_worker_running_other_code_refuses_the_task():
+    with pytest.raises(
+        ex.ExecutorError, match=r"^a worker runs other code than this client \(stages.validate: "
+    ):
+        ex._call(tasks.square, (3,), "stages.validate", "0" * 16, True)
+    assert ex._call(tasks.square, (3,), "stages.validate", ex._worker_code("stages.validate"), True) == 9
+
+
+def test_a_blob_can_be_a_url_the_worker_reads_itself():
+    import fsspec
+
+    with fsspec.open("memory://strata-test/batch.csv", "wb") as out:
+        out.write(b"id\n1\n")
+    blob = ex.Blob(url="memory://strata-test/batch.csv")
+    assert blob.resolve(shares_disk=False) == blob  # a URL travels as is
+    with blob.local(".csv") as local:
+        assert local.read_bytes() == b"id\n1\n"
+    assert blob.open().read() == b"id\n1\n"

@@ -1,4 +1,5 @@
 import gzip
+import json
 import shutil
 
 import pyarrow as pa
@@ -122,3 +123,31 @@ def test_a_reader_that_yields_nothing_gives_an_empty_partition(tmp_path, monkeyp
     part = ingest.read_task(ex.Blob(data=b"id\n"), how)
     assert (part.rows, part.columns) == (0, [])
     assert pq.read_table(pa.BufferReader(part.data)).schema.names == ["_row", "_malformed"]
+
+
+@pytest.mark.parametrize("cores", [1, 4])
+def test_partition_bytes_do_not_depend_on_arrow_threads(landing, tmp_path, cores):
+    """A dask worker runs pyarrow with one thread, a pool worker with one per core: the same bytes."""
+    ragged = (
+        "id,w\n"
+        + "".join(f"{i},{i}\n" for i in range(50))
+        + "1,2,3\n"
+        + "".join(f"{i},{i}\n" for i in range(50))
+    )
+    (landing / "a" / "2026-01-03.csv").write_text(ragged)
+    before = pa.cpu_count()
+    try:
+        pa.set_cpu_count(1)
+        run(landing, tmp_path / "one", CSV)
+        pa.set_cpu_count(cores)
+        run(landing, tmp_path / "many", CSV)
+    finally:
+        pa.set_cpu_count(before)
+    assert tree(tmp_path / "many") == tree(tmp_path / "one")
+    (entry,) = [
+        e
+        for e in json.loads((tmp_path / "one/manifest.json").read_text())["datums"].values()
+        if e["batches"] == ["2026-01-03.csv"]
+    ]
+    malformed = pq.read_table(tmp_path / "one" / entry["files"]["partition"]).column("_malformed").to_pylist()
+    assert [m for m in malformed if m] == ["line 52: 1,2,3"]

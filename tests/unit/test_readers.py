@@ -20,7 +20,7 @@ def test_csv_keeps_text_as_delivered_and_quarantines_ragged_rows(tmp_path):
     got = rows(path, "csv")
     assert [r["w"] for r in got] == ["12.5", "abc", "", None]
     assert [r[ROW] for r in got] == [0, 1, 2, 3]
-    assert got[-1][MALFORMED] == "3,4,extra"
+    assert got[-1][MALFORMED] == "line 4: 3,4,extra"  # one parsing thread: the line number is known
     assert all(r[MALFORMED] is None for r in got[:-1])
 
 

@@ -59,7 +59,7 @@ def test_every_row_is_accounted_for_and_bad_rows_keep_their_reason(partitions, t
     assert sorted((r["_row"], r["reason"]) for r in rows) == [
         (0, "unparseable float in 'w': 'abc'"),
         (1, "out of range in 'w': 500 > max 100; not allowed in 'label': 'c'"),
-        (5, "malformed row: 1,12,5,a"),  # rows the CSV parser cannot split come last
+        (5, "malformed row: line 2: 1,12,5,a"),  # rows the CSV parser cannot split come last
     ]
     clean = pq.read_table(tmp_path / "clean" / bad["files"]["clean"])
     assert clean.column("id").to_pylist() == ["4", "5"]
