@@ -8,6 +8,7 @@ params.yaml should fail loudly with the key's dotted path.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -34,9 +35,12 @@ def load_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
     return data
 
 
-def section(path: Path, name: str, cls: type[T]) -> T:
-    """Read one top-level section of params.yaml into the frozen dataclass ``cls``."""
+def section(path: Path, name: str, cls: type[T], optional: bool = False) -> T:
+    """Read one top-level section of params.yaml into the frozen dataclass ``cls``; an ``optional`` section
+    that is absent takes the class's defaults."""
     data = load_params(path)
+    if name not in data and optional:
+        return build(cls, {}, f"{path}:{name}")
     if name not in data:
         raise ConfigError(f"{path}: missing section '{name}'")
     return build(cls, data[name], f"{path}:{name}")
@@ -190,14 +194,37 @@ class IngestParams:
 class ValidateParams:
     contract: Contract
     chunk_rows: int = 65536
-    workers: int = 0  # datums validated at once; 0 = one per core. Does not change any output byte.
 
     def check(self, where: str) -> None:
         check_chunk_rows(self.chunk_rows, where)
+
+
+EXECUTOR_KINDS = ("local", "dask")
+MAX_WORKERS = 4096
+MAX_RETRIES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorParams:
+    """Where per-datum work runs (top-level `executor`). Shapes no output byte: never in a fingerprint."""
+
+    kind: str = "local"  # local: a process pool on this machine | dask: a distributed cluster
+    address: str = ""  # dask: scheduler address (tcp://host:8786); empty = start a LocalCluster here
+    workers: int = 0  # local pool / LocalCluster processes; 0 = one per core (small runs stay in-process)
+    retries: int = 2  # a datum that fails (worker lost, crash) is tried again this many times
+
+    def check(self, where: str) -> None:
+        if self.kind not in EXECUTOR_KINDS:
+            raise ConfigError(f"{where}.kind: '{self.kind}' is not one of {', '.join(EXECUTOR_KINDS)}")
         if not 0 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"{where}.workers: must be between 0 and {MAX_WORKERS}, got {self.workers}")
+        if not 0 <= self.retries <= MAX_RETRIES:
+            raise ConfigError(f"{where}.retries: must be between 0 and {MAX_RETRIES}, got {self.retries}")
+        if self.address and self.kind != "dask":
+            raise ConfigError(f"{where}.address: only a 'dask' executor connects to an address")
+        if self.address and not re.fullmatch(r"([a-z]+://)?[\w.\-\[\]:]+", self.address):
             raise ConfigError(
-                f"{where}.workers: must be 0 (one per core) or a number of processes up to {MAX_WORKERS}, "
-                f"got {self.workers}"
+                f"{where}.address: '{self.address}' is not a scheduler address (tcp://host:8786)"
             )
 
 

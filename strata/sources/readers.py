@@ -130,8 +130,7 @@ def _jsonl(
         if obj is not None:
             objects += 1
             names.update(dict.fromkeys(obj))
-    if not objects:  # no columns to check any contract against, so no batch (like a CSV without header)
-        raise SourceError(f"{where}: no JSON object in the file ({lines} non-blank lines, none an object)")
+    # no object at all: a batch with no column, whose lines (if any) are all malformed rows
     check_names(list(names), where, "JSON keys")
     schema = raw_schema(list(names))
     rows: list[tuple[dict[str, Any] | None, str | None]] = []
@@ -143,7 +142,7 @@ def _jsonl(
             yield _json_batch(rows, schema, start)
             start += len(rows)
             rows = []
-    if rows:
+    if rows or start == 0:
         yield _json_batch(rows, schema, start)
 
 

@@ -1,19 +1,22 @@
 import dataclasses
 import gzip
+import json
 import os
 import shutil
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from stages import ingest
+from strata import executor as ex
 from strata.atomic import sha256_file
 from strata.cli import app
-from strata.config import IngestParams, SourceSpec
+from strata.config import ExecutorParams, IngestParams, SourceSpec
 from strata.errors import SourceError
-from strata.sources import hashes
+from strata.sources import hashes, readers
 from tests.helpers.trees import tree
 
 
@@ -233,3 +236,57 @@ def test_a_source_path_that_is_a_file_or_a_symlink_loop_is_named(landing, tmp_pa
     (landing / "a" / "loop.csv").symlink_to("loop.csv")
     with pytest.raises(SourceError, match=r"^source 'a': loop.csv is a broken symlink \(to loop.csv\)$"):
         run(landing, tmp_path / "out", CSV)
+
+
+def test_a_process_pool_writes_the_same_bytes(landing, tmp_path):
+    ingest.run(
+        params(CSV, JSON), landing, tmp_path / "inline", tmp_path / "c1.json", ExecutorParams(workers=1)
+    )
+    ingest.run(params(CSV, JSON), landing, tmp_path / "pool", tmp_path / "c2.json", ExecutorParams(workers=2))
+    assert tree(tmp_path / "pool") == tree(tmp_path / "inline")
+
+
+def test_partitions_are_named_by_what_shaped_them(landing, tmp_path):
+    _, first = run(landing, tmp_path / "out", CSV)
+    _, other = ingest.run(params(CSV, chunk_rows=3), landing, tmp_path / "out", landing.parent / "cache.json")
+    names = {e["files"]["partition"] for e in first.values()}
+    assert names.isdisjoint(e["files"]["partition"] for e in other.values())  # other options, other names
+    assert all(e["files"]["partition"].startswith(f"{d}-") for d, e in first.items())
+
+
+def test_a_reader_that_yields_nothing_gives_an_empty_partition(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(readers, "read_raw", lambda *a, **k: iter(()))
+    how = ingest.HowToRead("csv", False, 10, "source 'a': x.csv", {})
+    part = ingest.read_task(ex.Blob(data=b"id\n"), how)
+    assert (part.rows, part.columns) == (0, [])
+    assert pq.read_table(pa.BufferReader(part.data)).schema.names == ["_row", "_malformed"]
+
+
+@pytest.mark.parametrize("cores", [1, 4])
+def test_partition_bytes_do_not_depend_on_arrow_threads(landing, tmp_path, cores):
+    """A dask worker runs pyarrow with one thread, a pool worker with one per core: the same bytes."""
+    ragged = (
+        "id,w\n"
+        + "".join(f"{i},{i}\n" for i in range(50))
+        + "1,2,3\n"
+        + "".join(f"{i},{i}\n" for i in range(50))
+    )
+    (landing / "a" / "2026-01-03.csv").write_text(ragged)
+    before = pa.cpu_count()
+    try:
+        pa.set_cpu_count(1)
+        run(landing, tmp_path / "one", CSV)
+        pa.set_cpu_count(cores)
+        run(landing, tmp_path / "many", CSV)
+    finally:
+        pa.set_cpu_count(before)
+    assert tree(tmp_path / "many") == tree(tmp_path / "one")
+    (entry,) = [
+        e
+        for e in json.loads((tmp_path / "one/manifest.json").read_text())["datums"].values()
+        if e["batches"] == ["2026-01-03.csv"]
+    ]
+    malformed = pq.read_table(tmp_path / "one" / entry["files"]["partition"]).column("_malformed").to_pylist()
+    assert [m for m in malformed if m] == ["line 52: 1,2,3"]

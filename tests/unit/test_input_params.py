@@ -90,15 +90,11 @@ def test_chunk_rows_has_a_range(tmp_path, name, cls, body, message):
         section(write(tmp_path, name, body), name, cls)
 
 
-@pytest.mark.parametrize("workers", [-1, 100_000])
-def test_validate_workers_has_a_range(tmp_path, workers):
-    params = write(tmp_path, "validate", {"contract": CONTRACT, "workers": workers})
-    with pytest.raises(ConfigError) as err:
+def test_validate_workers_moved_to_the_executor_section(tmp_path):
+    params = write(tmp_path, "validate", {"contract": CONTRACT, "workers": 2})
+    message = r"validate: unknown key 'workers' \(allowed: chunk_rows, contract\)"
+    with pytest.raises(ConfigError, match=message):
         section(params, "validate", ValidateParams)
-    assert str(err.value) == (
-        f"{params}:validate.workers: must be 0 (one per core) or a number of processes up to 256, "
-        f"got {workers}"
-    )
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5])

@@ -286,12 +286,6 @@ def test_a_header_alone_is_a_batch_of_no_rows(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("z.jsonl", b"", "src: z.jsonl: no JSON object in the file (0 non-blank lines, none an object)"),
-        (
-            "l.jsonl",
-            b"[1]\n\n2\n",
-            "src: l.jsonl: no JSON object in the file (2 non-blank lines, none an object)",
-        ),
         ("z.csv", b"", "src: z.csv: empty file, no CSV header"),
         ("z.parquet", b"", "src: z.parquet: cannot read as parquet: "),
     ],
@@ -301,6 +295,15 @@ def test_a_file_without_columns_is_refused(tmp_path, name, content, message):
     with pytest.raises(SourceError) as err:
         rows(tmp_path / name, name.split(".")[1])
     assert str(err.value).startswith(message)
+
+
+def test_json_lines_without_any_object_are_a_batch_without_columns(tmp_path):
+    """Zero rows, or only malformed rows: nothing to check a contract against, every row accounted for."""
+    (tmp_path / "z.jsonl").write_bytes(b"\n")
+    assert rows(tmp_path / "z.jsonl", "jsonl") == []
+    (tmp_path / "l.jsonl").write_bytes(b"[1]\n\n2\n")
+    got = rows(tmp_path / "l.jsonl", "jsonl")
+    assert [(r[ROW], r[MALFORMED]) for r in got] == [(0, "line 1: [1]"), (1, "line 3: 2")]
 
 
 def test_a_json_line_longer_than_the_limit_is_refused(tmp_path, monkeypatch):
