@@ -23,6 +23,10 @@ class SchemaError(StrataError):
     """A structural contract violation: a required column is missing, a column has an impossible type."""
 
 
+class ManifestError(StrataError):
+    """A stage's own manifest (inside its output folder) cannot be read: restore or delete that output."""
+
+
 class StorageError(StrataError):
     """The object store or a DVC remote failed (endpoint down, bucket missing)."""
 
@@ -49,3 +53,7 @@ class GateFailed(StrataError):
     """A metric regressed past the threshold the gate allows."""
 
     exit_code = 4
+
+
+class RegistryError(StrataError):
+    """A model reference, version or stage is unknown, or a registry operation cannot be done as asked."""

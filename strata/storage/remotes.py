@@ -79,9 +79,26 @@ def track(repo: Path, paths: list[str], remote: str) -> list[str]:
     return written
 
 
-def transfer(verb: str, repo: Path, tier: Tier, *, who: str, endpoint: str, jobs: int = 4) -> str:
-    """Run `dvc VERB -r REMOTE <the tier's outputs>`; return a one-line summary or raise the domain error."""
-    targets = tier_outputs(repo).get(tier.remote, [])
+def transfer(
+    verb: str,
+    repo: Path,
+    tier: Tier,
+    *,
+    who: str,
+    endpoint: str,
+    jobs: int = 4,
+    targets: list[str] | None = None,
+) -> str:
+    """Run `dvc VERB -r REMOTE <the tier's outputs>`; return a one-line summary or raise the domain error.
+
+    ``targets`` narrows it to some of the tier's outputs (the model registry publishes one version's files).
+    """
+    outputs = tier_outputs(repo).get(tier.remote, [])
+    if targets is not None:
+        stray = sorted(set(targets) - set(outputs))
+        if stray:
+            raise ConfigError(f"'{stray[0]}' is not an output on tier '{tier.name}' (remote '{tier.remote}')")
+    targets = outputs if targets is None else targets
     if not targets:
         return f"{verb} {tier.name}: no outputs name remote '{tier.remote}', nothing to do"
     argv = [sys.executable, "-m", "dvc", verb, "-r", tier.remote, "-j", str(jobs), *targets]
