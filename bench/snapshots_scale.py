@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/snapshots_scale.py                       100 vs 10,000 partitions per revision
     .venv/bin/python bench/snapshots_scale.py --large 2000 --reps 1 quick look
+    bench/run.py: `from snapshots_scale import fig_snapshots; figures += fig_snapshots(work, reps, quick)`
     options: --small N --large N --reps N --keep --workdir DIR --out results.json
 
 Two synthetic git + DVC repositories, one with ``--small`` and one with ``--large`` partitions per revision,
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -212,6 +214,35 @@ def report(result: dict[str, dict[str, float]], small: int, large: int) -> str:
             f"| {r['seconds_per_1000_partitions']:.3f} | {verdict} |"
         )
     return "\n".join(lines)
+
+
+def fig_snapshots(work: Path, reps: int, quick: bool) -> list[Any]:
+    """The figure for bench/run.py (common.Figure rows): list and diff, large vs small."""
+    sys.path.insert(0, str(BENCH))
+    from common import Figure
+
+    small, large = (100, 2_000) if quick else (100, 10_000)
+    folder = work / "f10-snapshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    result = measure(folder, small, large, reps)
+    figures = []
+    for letter, (verb, r) in zip("ab", result.items(), strict=True):
+        a, b = r[f"seconds_{large}"], r[f"seconds_{small}"]
+        figures.append(
+            Figure(
+                f"10{letter} snapshots {verb}: {large:,} vs {small:,} partitions per revision",
+                f"{large:,}",
+                f"{a:.2f}s",
+                f"{small:,}",
+                f"{b:.2f}s",
+                r["ratio"],
+                f"<= {large // small} and <= {GOAL_SECONDS:.0f}s",
+                r["ratio"] <= large / small and a <= GOAL_SECONDS,
+                f"{r['seconds_per_1000_partitions']:.3f}s per 1,000 partitions; 2 revisions, +1% at head; "
+                f"median of {reps} interleaved after a warm-up",
+            )
+        )
+    return figures
 
 
 def main() -> None:
