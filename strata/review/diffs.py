@@ -147,13 +147,20 @@ def manifest_entries(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in manifest.items() if isinstance(v, dict) and "rows_in" in v}
 
 
+def _sha256(value: Any) -> str | None:
+    """A full sha256 hex digest, or None (newer clean manifests record an input token instead)."""
+    text = str(value or "")
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
+
+
 def from_clean(clean: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Partition entries as the clean manifest records them (one datum = one partition; no columns)."""
+    """Partition entries as the clean manifest records them (one datum = one partition): source, batch
+    names and delivered rows; the delivered bytes' sha256 only if recorded there (else None), no columns."""
     return {
         pid: {
             "source": source_of(pid, d),
             "batches": list(d.get("batches") or []),
-            "sha256": d.get("input"),
+            "sha256": _sha256(d.get("input")),
             "rows": d.get("rows_in"),
         }
         for pid, d in clean.items()

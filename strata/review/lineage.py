@@ -184,7 +184,8 @@ def render(result: dict[str, Any]) -> str:
         lines.extend(f"       out  {o['path']} {o['md5']}" for o in node["outs"])
     lines.append(f"  <- {len(result['batches'])} delivered batches")
     for b in result["batches"]:
-        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}  sha256 {b['sha256']}")
+        digest = f"  sha256 {b['sha256']}" if b["sha256"] else ""
+        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}{digest}")
     lines += [f"  note: {n}" for n in result.get("notes", [])]
     lines += [f"  unavailable: '{u['path']}' {u['detail']}" for u in result.get("unavailable", [])]
     return "\n".join(lines)

@@ -183,7 +183,9 @@ def test_reviewer_sees_the_shared_tier_and_is_told_about_raw(published, reviewer
     assert "remote 'raw' denied access (AccessDenied): tier 'raw'" in denied[0]["detail"]
     assert "readable by role engineer" in denied[0]["detail"]
     chain = strata_json(reviewer, "lineage", "models/model.skops", "--rev", "v1")
-    assert len(chain["batches"]) == 12 and all(len(b["sha256"]) == 64 for b in chain["batches"])
+    assert len(chain["batches"]) == 12 and all(b["batches"] and b["source"] for b in chain["batches"])
+    assert chain["notes"] == ["batches from data/clean/manifest.json"]
+    assert chain["unavailable"][0]["path"] == "data/partitions/manifest.json"
     out = reviewer.run("strata", "snapshots", "checkout", "v1", "--to", str(tmp_path / "v1"))
     assert "skipped: 'data/partitions' at v1 is not in the local cache and remote 'raw' denied" in out.stderr
     assert (tmp_path / "v1/models/model.skops").read_bytes() == published[1]["v1"]["models/model.skops"]

@@ -147,13 +147,12 @@ def test_sources_leave_unread_counts_out_instead_of_zero() -> None:
 
 
 def test_from_clean_gives_partition_entries() -> None:
-    assert from_clean(CLEAN)["acme/1"] == {
-        "source": "acme",
-        "batches": ["d1.csv"],
-        "sha256": "ab",
-        "rows": 10,
-    }
+    """`input` is a token, not the delivered sha256, in newer manifests: no sha256 is made up from it."""
+    entry = from_clean(CLEAN)["acme/1"]
+    assert entry == {"source": "acme", "batches": ["d1.csv"], "sha256": None, "rows": 10}
     assert from_clean(CLEAN)["acme/2"]["source"] == "acme"
+    full = {"acme/1": {**CLEAN["acme/1"], "input": "ab" * 32}}
+    assert from_clean(full)["acme/1"]["sha256"] == "ab" * 32
 
 
 def test_diff_with_an_unreadable_side_is_unknown_not_zero() -> None:
