@@ -1,15 +1,18 @@
 """Stage `ingest`: snapshot every delivered batch as an immutable, content-addressed Parquet partition.
 
 Each batch a source delivers (a file, an object, a URL) is hashed (sha256 of the delivered bytes) and
-written once to `<out>/<source>/<id>.parquet`, id = the first 16 hex digits of that hash, with every
-column kept as delivered text (see strata.sources.readers). The partition manifest records source,
-batch names, hash, size, rows and columns. Incremental (strata.datums): batches whose bytes were seen
-before are skipped; batches gone from the source are removed; identical to a rebuild from scratch.
+written once to `<out>/<source>/<id>-<key>.parquet`, id = the first 16 hex digits of that hash, key = the
+hash of everything that shapes the partition (strata.datums.output_key), with every column kept as
+delivered text (see strata.sources.readers). The partition manifest records source, batch names, hash,
+size, rows and columns. Incremental (strata.datums): batches whose bytes were seen before are skipped;
+batches gone from the source are removed; identical to a rebuild from scratch. Reading is a pure task
+(:func:`read_task`) run by strata.executor; this process writes the partitions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,13 +20,15 @@ from typing import Annotated, Any
 import typer
 
 from strata import datums, deps
-from strata.atomic import atomic_path, fingerprint, parquet_writer
-from strata.config import IngestParams, SourceSpec, section
-from strata.progress import progress
+from strata import executor as ex
+from strata.atomic import ParquetBuffer, fingerprint
+from strata.config import ExecutorParams, IngestParams, SourceSpec, section
+from strata.errors import SourceError
 from strata.sources import Batch, Source, open_source, readers
 from strata.sources.hashes import HashCache
 
 ID_HEX = 16
+REHASH_ENV = "STRATA_REHASH"  # DVC does not tell a stage it was forced: `STRATA_REHASH=1 dvc repro -f ingest`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +59,15 @@ def discover(params: IngestParams, landing: Path, cache: HashCache) -> dict[str,
     found: dict[str, tuple[Source, Delivered]] = {}
     for spec in params.sources:
         source = open_source(spec, landing)
+        listed = source.list_batches()
+        if not listed and not spec.allow_empty:
+            place = spec.url or (landing / spec.path).as_posix()
+            raise SourceError(
+                f"source '{spec.name}': no file in {place} matches glob '{spec.glob}'; set allow_empty: true "
+                "if it may deliver nothing (removing a source's data takes removing the source)"
+            )
         by_hash: dict[str, list[Batch]] = {}
-        for batch in source.list_batches():
+        for batch in listed:
             by_hash.setdefault(cache.sha256(source, batch), []).append(batch)
         for sha, batches in by_hash.items():
             item = Delivered(spec, tuple(batches), sha)
@@ -63,64 +75,112 @@ def discover(params: IngestParams, landing: Path, cache: HashCache) -> dict[str,
     return found
 
 
-def write_partition(source: Source, item: Delivered, dest: Path, chunk_rows: int) -> dict[str, Any]:
-    """Stream one delivered batch into its partition file; returns its manifest entry (without files)."""
+@dataclasses.dataclass(frozen=True)
+class Partition:
+    """A read batch: its partition file's bytes, rows and delivered columns."""
+
+    data: bytes
+    rows: int
+    columns: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class HowToRead:
+    """How to read one delivered batch, and how errors name it."""
+
+    format: str
+    gzip: bool
+    chunk_rows: int
+    where: str
+    options: dict[str, str]
+
+
+def read_task(blob: ex.Blob, how: HowToRead) -> Partition:
+    """The datum task: delivered bytes in, partition Parquet bytes out (every column as delivered text).
+    Pure: it runs in a worker process or on a cluster and writes nothing."""
+    out: ParquetBuffer | None = None
+    rows = 0
+    with blob.local(f".{how.format}" + (".gz" if how.gzip else "")) as local:
+        for chunk in readers.read_raw(local, how.format, how.gzip, how.chunk_rows, how.where, **how.options):
+            if out is None:
+                out = ParquetBuffer(chunk.schema)
+            out.write(chunk)
+            rows += chunk.num_rows
+    if out is None:  # a reader that yields nothing: an empty partition with only strata's columns
+        out = ParquetBuffer(readers.raw_schema([]))
+    data = out.getvalue()
+    assert data is not None
+    return Partition(data, rows, out.schema.names[:-2])
+
+
+def read_job(source: Source, item: Delivered, chunk_rows: int) -> ex.Job:
+    """The task for one delivered batch. A local file goes as a path (bytes for workers elsewhere); a
+    remote batch is downloaded by this process when the task is submitted."""
     batch = item.batches[0]
-    where = f"source '{item.spec.name}': {batch.name}"
     opts = {"encoding": item.spec.encoding}
     if batch.format == "csv":
         opts["delimiter"] = item.spec.delimiter
-    rows = 0
-    columns: list[str] = []
-    with source.materialize(batch) as local, atomic_path(dest, ".parquet") as tmp:
-        writer = None
-        try:
-            for chunk in readers.read_raw(local, batch.format, batch.gzip, chunk_rows, where, **opts):
-                if writer is None:
-                    columns = chunk.schema.names[:-2]
-                    writer = parquet_writer(tmp, chunk.schema)
-                writer.write_batch(chunk)
-                rows += chunk.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
-    return {
-        "source": item.spec.name,
-        "batches": [b.name for b in item.batches],
-        "sha256": item.sha256,
-        "bytes": batch.size,
-        "format": batch.format + (".gz" if batch.gzip else ""),
-        "rows": rows,
-        "columns": columns,
-    }
+    if item.spec.kind in ("files", "simulated"):
+        with source.materialize(batch) as local:
+            blob = ex.Blob(path=str(local), size=batch.size)
+    else:
+        blob = ex.Blob(size=batch.size, fetch=functools.partial(_download, source, batch))
+    how = HowToRead(batch.format, batch.gzip, chunk_rows, f"source '{item.spec.name}': {batch.name}", opts)
+    return ex.Job(item.datum, (blob, how), batch.size)
+
+
+def _download(source: Source, batch: Batch) -> bytes:
+    with source.materialize(batch) as local:
+        return local.read_bytes()
+
+
+def partition_key(item: Delivered, fp: str) -> str:
+    """What shapes a partition's bytes: the delivered bytes, how they are read, the code and options."""
+    batch = item.batches[0]
+    return datums.output_key(item.sha256, batch.format, batch.gzip, fp)
 
 
 def run(
-    params: IngestParams, landing: Path, out: Path, cache_path: Path
+    params: IngestParams,
+    landing: Path,
+    out: Path,
+    cache_path: Path,
+    executor: ExecutorParams | None = None,  # None: the defaults (local)
+    *,
+    rehash: bool = False,
 ) -> tuple[datums.Plan, dict[str, Any]]:
     """Bring ``out`` up to date with what the sources deliver now; returns the plan and the entries."""
-    cache = HashCache(cache_path)
+    cache = HashCache(cache_path, rehash=rehash)
     found = discover(params, landing, cache)
     fps = {spec.name: source_fingerprint(spec, params.chunk_rows) for spec in params.sources}
     wanted = {d: (item.token, fps[item.spec.name]) for d, (_, item) in found.items()}
-    done = datums.load_entries(out)
     dirs = {"partition": out}
-    plan = datums.plan(wanted, done, dirs)
-    entries = {d: done[d] for d in plan.keep}
-    for datum in progress(list(plan.todo), "ingest"):
-        source, item = found[datum]
-        rel = datums.datum_file(datum)
-        entry = write_partition(source, item, out / rel, params.chunk_rows)
-        entries[datum] = {
-            **entry,
-            "input": item.token,
-            "fingerprint": fps[item.spec.name],
-            "files": {"partition": rel},
-        }
-    datums.prune(dirs, entries)
-    datums.save_entries(out, entries)
+    plan = datums.plan(wanted, datums.load_candidates(out), dirs)
+    jobs = [read_job(*found[d], params.chunk_rows) for d in plan.todo]
+    ledger = datums.Ledger("ingest", dirs, plan.kept)
+    try:
+        for job, part in ex.run(read_task, jobs, executor or ExecutorParams(), "ingest"):
+            _, item = found[job.label]
+            batch = item.batches[0]
+            entry = {
+                "source": item.spec.name,
+                "batches": [b.name for b in item.batches],
+                "sha256": item.sha256,
+                "bytes": batch.size,
+                "format": batch.format + (".gz" if batch.gzip else ""),
+                "rows": part.rows,
+                "columns": part.columns,
+                "input": item.token,
+                "fingerprint": fps[item.spec.name],
+            }
+            ledger.commit(
+                job.label, partition_key(item, fps[item.spec.name]), {"partition": part.data}, entry
+            )
+        ledger.finish()
+    finally:
+        ledger.close()
     cache.save()
-    return plan, entries
+    return plan, dict(ledger.entries)
 
 
 def command(
@@ -130,6 +190,15 @@ def command(
     params: Annotated[Path, typer.Option(help="params.yaml to read the `ingest` section from.")] = Path(
         "params.yaml"
     ),
+    rehash: Annotated[
+        bool,
+        typer.Option(
+            "--rehash",
+            envvar=REHASH_ENV,
+            help=f"Re-read every delivered batch instead of trusting the hash cache ({REHASH_ENV}=1 under "
+            "`dvc repro -f ingest`).",
+        ),
+    ] = False,
 ) -> None:
     """Snapshot every delivered batch as an immutable, content-addressed Parquet partition.
 
@@ -137,10 +206,11 @@ def command(
     """
     started = time.perf_counter()
     cfg = section(params, "ingest", IngestParams)
-    plan, entries = run(cfg, landing, out, hash_cache)
+    executor = section(params, "executor", ExecutorParams, optional=True)
+    plan, entries = run(cfg, landing, out, hash_cache, executor, rehash=rehash)
     rows = sum(e["rows"] for d, e in entries.items() if d in plan.todo)
     total = sum(e["rows"] for e in entries.values())
     typer.echo(
-        f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot "
-        f"({time.perf_counter() - started:.1f}s)"
+        f"ingest: {plan.summary()}; {rows} rows read, {len(entries)} partitions / {total} rows in snapshot"
+        f"{'; every batch re-hashed' if rehash else ''} ({time.perf_counter() - started:.1f}s)"
     )

@@ -7,6 +7,7 @@ once: the occurrence from the earliest delivered batch (datums ordered by source
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from strata.atomic import AtomicParquetWriter, write_json
 from strata.config import SplitParams, section
 from strata.contract import keys
 from strata.contract.spec import from_metadata
-from strata.errors import SchemaError
+from strata.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,7 +37,23 @@ def batches(clean: Path, entries: dict[str, Any]) -> Iterator[pa.RecordBatch]:
 
     for datum in ordered_datums(entries):
         path = clean / entries[datum]["files"]["clean"]
-        yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+        with unreadable(path, clean):
+            yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+
+
+@contextlib.contextmanager
+def unreadable(path: Path, clean: Path) -> Iterator[None]:
+    """A clean partition that is missing or not Parquet (a truncated copy) is one line with the fix."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(
+            f"{path}: unreadable clean partition ({detail}); delete it and run validate again, or "
+            f"`dvc checkout {clean}`"
+        ) from exc
 
 
 @dataclasses.dataclass
@@ -45,6 +62,23 @@ class SplitCounts:
     train: int = 0
     test: int = 0
     duplicates: int = 0
+
+
+def check_sides(counts: SplitCounts, params: SplitParams, clean: Path) -> None:
+    """Train and evaluate need rows on both sides: an empty side is an error here, not three stages later."""
+    kept = counts.train + counts.test
+    if not kept:
+        raise SchemaError(
+            f"{clean}: no clean rows to split (every delivered row was quarantined or a duplicate; the "
+            f"reasons per batch are in {clean / datums.MANIFEST})"
+        )
+    for side, rows in (("test", counts.test), ("train", counts.train)):
+        if not rows:
+            raise ConfigError(
+                f"split.test_fraction: {params.test_fraction} leaves the {side} side empty (train "
+                f"{counts.train}, test {counts.test} of {kept} rows); each side needs at least one row: "
+                f"{'raise' if side == 'test' else 'lower'} split.test_fraction or deliver more rows"
+            )
 
 
 def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[SplitCounts, list[str]]:
@@ -57,7 +91,8 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
     if not order:
         raise SchemaError(f"{clean}: no clean partitions to split (did validate run on any data?)")
     first = clean / entries[order[0]]["files"]["clean"]
-    arrow_schema = pq.read_schema(first)
+    with unreadable(first, clean):
+        arrow_schema = pq.read_schema(first)
     contract = from_metadata(arrow_schema, first)
     dedupe = keys.KeyDeduper()
     counts = SplitCounts()
@@ -74,6 +109,7 @@ def run(params: SplitParams, clean: Path, train: Path, test: Path) -> tuple[Spli
             test_w.write(kept.filter(mask))
             train_w.write(kept.filter(pc.invert(mask)))
         counts.train, counts.test = train_w.rows, test_w.rows
+        check_sides(counts, params, clean)  # before anything is written: the old split stays as it was
         train_w.commit()
         test_w.commit()
     return counts, order

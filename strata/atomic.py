@@ -69,6 +69,12 @@ def write_text(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a task's output bytes, written by the client)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Deterministic JSON: sorted keys, fixed indent, trailing newline, no timestamps added."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
@@ -101,7 +107,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+def parquet_writer(path: Path | pa.NativeFile, schema: pa.Schema) -> pq.ParquetWriter:
     """A ParquetWriter with the project's fixed options (deterministic bytes for the same rows)."""
     import pyarrow.parquet as pq
 
@@ -179,3 +185,44 @@ class AtomicParquetWriter:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if self._writer is not None or self._tmp is not None:
             self.abort()
+
+
+class ParquetBuffer:
+    """Stream tables into Parquet bytes in memory, with the project's fixed options: a datum task's output,
+    which travels back to the client (possibly from another machine) and is written there atomically.
+
+    The bytes are those :class:`AtomicParquetWriter` would write to a file. With ``lazy=True``, no bytes
+    (``None``) unless a non-empty table was written.
+    """
+
+    def __init__(self, schema: pa.Schema, lazy: bool = False) -> None:
+        self.schema, self.lazy = schema, lazy
+        self.rows = 0
+        self._sink: pa.BufferOutputStream | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def _open(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            import pyarrow as pa
+
+            self._sink = pa.BufferOutputStream()
+            self._writer = parquet_writer(self._sink, self.schema)
+        return self._writer
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        if table.num_rows == 0 and self.lazy:
+            return
+        writer = self._open()
+        if table.num_rows:
+            writer.write(table.cast(self.schema) if table.schema != self.schema else table)
+            self.rows += table.num_rows
+
+    def getvalue(self) -> bytes | None:
+        """Close and return the file's bytes (``None`` if lazy and nothing was written)."""
+        if self._writer is None and self.lazy:
+            return None
+        self._open().close()
+        assert self._sink is not None
+        data = self._sink.getvalue().to_pybytes()
+        self._writer = self._sink = None
+        return data

@@ -15,6 +15,7 @@ import typer
 
 from stages import evaluate, ingest, simulate, split, train, validate
 from strata.errors import StrataError
+from strata.registry import commands as models
 from strata.review import lineage, report
 from strata.review import snapshot_commands as snapshots
 from strata.serving import predict
@@ -87,6 +88,10 @@ snapshots_app = typer.Typer(
 for _name, _func in SNAPSHOT_VERBS.items():
     register(snapshots_app, _name, _func, group="snapshots")
 app.add_typer(snapshots_app, name="snapshots")
+
+for _name, _func in models.COMMANDS.items():
+    register(models.app, _name, _func, group="models")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

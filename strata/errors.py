@@ -23,6 +23,10 @@ class SchemaError(StrataError):
     """A structural contract violation: a required column is missing, a column has an impossible type."""
 
 
+class ManifestError(StrataError):
+    """A stage's own manifest (inside its output folder) cannot be read: restore or delete that output."""
+
+
 class StorageError(StrataError):
     """The object store or a DVC remote failed (endpoint down, bucket missing)."""
 
@@ -37,7 +41,19 @@ class RevisionError(StrataError):
     """A git revision or a DVC-tracked path does not exist at that revision."""
 
 
+class DataUnavailable(RevisionError):
+    """A DVC-tracked file exists at a revision but neither the local cache nor its remote can serve it."""
+
+    def __init__(self, path: str, rev: str, detail: str) -> None:
+        super().__init__(f"'{path}' at {rev} {detail}")
+        self.path, self.rev, self.detail = path, rev, detail
+
+
 class GateFailed(StrataError):
     """A metric regressed past the threshold the gate allows."""
 
     exit_code = 4
+
+
+class RegistryError(StrataError):
+    """A model reference, version or stage is unknown, or a registry operation cannot be done as asked."""

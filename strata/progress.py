@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -17,3 +18,20 @@ def progress(items: list[Any], description: str) -> Iterator[Any]:
     from rich.progress import track
 
     yield from track(items, description=description, console=Console(stderr=True), transient=True)
+
+
+@contextlib.contextmanager
+def counter(total: int, description: str) -> Iterator[Callable[[], None]]:
+    """A progress bar of ``total`` units, advanced by calling what it yields (e.g. once per datum done,
+    whichever worker did it). On an interactive terminal (stderr) only."""
+    import sys
+
+    if total < 2 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)

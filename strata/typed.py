@@ -6,7 +6,9 @@ params.yaml fails loudly where it is. A dataclass may define ``check(where)`` fo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import types
 import typing
 from typing import Any, TypeVar
@@ -52,7 +54,10 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:  # noqa: PLR0911 - one br
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where)
+        for kind in inner[:-1]:  # `float | str`: the first type that takes the value
+            with contextlib.suppress(ConfigError):
+                return _coerce(kind, value, where)
+        return _coerce(inner[-1], value, where)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, where)  # type: ignore[arg-type]
     if origin is tuple:
@@ -67,6 +72,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:  # noqa: PLR0911 - one br
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is str and isinstance(value, datetime.date):  # YAML reads an unquoted 1900-01-01 as a date
+        return value.isoformat()
     if hint in (int, float, str, bool) and not (isinstance(value, hint) and not _bool_as_number(hint, value)):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value

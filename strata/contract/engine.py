@@ -31,8 +31,10 @@ Semantics (the README repeats them):
   ``SchemaError`` before any row is read.
 - Rules, all checked per row (one message per failing column, contract order, joined with ``"; "``):
   ``missing required 'c'``, ``unparseable <type> in 'c': '<raw>'``, ``out of range in 'c': v > max m`` (or
-  ``< min``, on the converted value), ``not allowed in 'c': '<raw>'``. ``reasons`` counts rows per
-  ``"<kind>: <column>"``, e.g. ``"unparseable float: weight"``; a row failing twice counts twice.
+  ``< min``, on the converted value; for a timestamp ``'<raw>' > max <limit as written>``, compared as UTC
+  instants, default window ``1900-01-01`` .. ``2200-01-01``), ``not allowed in 'c': '<raw>'``. ``reasons``
+  counts rows per ``"<kind>: <column>"``, e.g. ``"unparseable float: weight"``; a row failing twice counts
+  twice.
 - Clean rows: contract order, canonical names and types, then ``_source``, ``_batch`` (datum id), ``_row``.
   Quarantine rows: the delivered columns as delivered (raw strings, before stripping), ``_row``, ``reason``.
 - Duplicates (``KeyDeduper``, strata.contract.keys): first occurrence by processing order (lowest ``_row``
@@ -170,12 +172,15 @@ def _limits(values: pa.Array, ok: np.ndarray, spec: ColumnSpec) -> dict[str, np.
     from strata.contract.parse import to_numpy_mask
 
     out = {}
-    if spec.type in NUMERIC:
+    if spec.type in (*NUMERIC, "timestamp"):
+        low, high = spec.limits()
+        if spec.type == "timestamp":  # UTC microseconds, like the limits
+            values = values.cast(pa.int64())
         numbers = pc.fill_null(values, 0).to_numpy()
-        if spec.min is not None:
-            out["low"] = ok & (numbers < spec.min)
-        if spec.max is not None:
-            out["high"] = ok & (numbers > spec.max)
+        if low is not None:
+            out["low"] = ok & (numbers < low)
+        if high is not None:
+            out["high"] = ok & (numbers > high)
     elif spec.values and spec.type in ("string", "category"):
         allowed = pa.array(spec.values, pa.string())
         out["not_allowed"] = ok & ~to_numpy_mask(pc.is_in(values, value_set=allowed))
@@ -205,10 +210,6 @@ def _label(kind: str, col: _Checked) -> str:
     return f"{words[kind]}: {col.column}"
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
 def _message(kind: str, col: _Checked, rows: pa.Array) -> pa.Array:
     """The reason text for ``kind`` in this column, for the quarantined ``rows`` (built only for them)."""
     import pyarrow as pa
@@ -221,7 +222,10 @@ def _message(kind: str, col: _Checked, rows: pa.Array) -> pa.Array:
         assert col.raw is not None
         head = f"unparseable {spec.type} in '{c}': '" if kind == "unparseable" else f"not allowed in '{c}': '"
         return pc.binary_join_element_wise(head, col.raw.take(rows), "'", "")
-    limit = f" > max {_number(spec.max or 0)}" if kind == "high" else f" < min {_number(spec.min or 0)}"
+    limit = f" > max {spec.limit_text('max')}" if kind == "high" else f" < min {spec.limit_text('min')}"
+    if spec.type == "timestamp":  # the delivered text: an instant past 9999 has no UTC rendering
+        assert col.raw is not None
+        return pc.binary_join_element_wise(f"out of range in '{c}': '", col.raw.take(rows), "'" + limit, "")
     shown = col.values.take(rows).cast(pa.string())
     return pc.binary_join_element_wise(f"out of range in '{c}': ", shown, limit, "")
 

@@ -28,6 +28,9 @@ NUMERIC = ("int", "float")
 TEXT = ("string", "category")
 
 COLUMN_TYPES = ("string", "int", "float", "bool", "timestamp", "category")
+# Timestamps outside this window are out of range unless a column sets its own min/max: a year 0000 or
+# 10000 is a typo or a sentinel, and many tools (Python's datetime, pandas) cannot even hold it.
+TIMESTAMP_WINDOW = ("1900-01-01", "2200-01-01")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +40,8 @@ class ColumnSpec:
     type: str
     required: bool = False  # required: present in every batch and never null (else quarantine)
     aliases: tuple[str, ...] = ()  # other names sources use for this column
-    min: float | None = None
-    max: float | None = None
+    min: float | str | None = None  # a number; for a timestamp an ISO date/time (naive = UTC)
+    max: float | str | None = None
     values: tuple[str, ...] = ()  # allowed values (category/string)
     unit: str = ""  # canonical unit; sources reporting another unit are converted (contract.source_units)
     format: str = ""  # timestamp: strptime format; empty = ISO 8601
@@ -47,10 +50,68 @@ class ColumnSpec:
     def check(self, where: str) -> None:
         if self.type not in COLUMN_TYPES:
             raise ConfigError(f"{where}.type: '{self.type}' is not one of {', '.join(COLUMN_TYPES)}")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ConfigError(f"{where}: min {self.min} is greater than max {self.max}")
+        for bound in ("min", "max"):
+            self._check_bound(bound, getattr(self, bound), where)
+        low, high = self.limits()
+        if low is not None and high is not None and low > high:
+            raise ConfigError(
+                f"{where}: min {self.limit_text('min')} is greater than max {self.limit_text('max')}"
+            )
         if self.type == "category" and not self.values:
             raise ConfigError(f"{where}.values: a category column lists its allowed values")
+
+    def _check_bound(self, bound: str, value: float | str | None, where: str) -> None:
+        if value is None:
+            return
+        if self.type in NUMERIC:
+            if isinstance(value, str) or value != value:  # noqa: PLR0124 - NaN: no row would ever fail
+                raise ConfigError(
+                    f"{where}.{bound}: expected a number (not NaN) for a {self.type} column, got {value!r}"
+                )
+        elif self.type == "timestamp":
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"{where}.{bound}: expected an ISO date or date-time such as '1900-01-01' or "
+                    f"'2026-01-01T00:00:00Z', got {value!r}"
+                )
+            timestamp_micros(value, f"{where}.{bound}")
+        else:
+            raise ConfigError(f"{where}.{bound}: only int, float and timestamp columns have a {bound}")
+
+    def limits(self) -> tuple[float | int | None, float | int | None]:
+        """(min, max) to compare typed values with: numbers as given, timestamps as UTC microseconds (with
+        the default window where unset)."""
+        if self.type != "timestamp":
+            return _number_or_none(self.min), _number_or_none(self.max)
+        low, high = (self.limit_text(bound) for bound in ("min", "max"))
+        return timestamp_micros(low, "min"), timestamp_micros(high, "max")
+
+    def limit_text(self, bound: str) -> str:
+        """The limit as the contract spells it (for reasons), the default window for a timestamp."""
+        value = getattr(self, bound)
+        if value is None and self.type == "timestamp":
+            return TIMESTAMP_WINDOW[0 if bound == "min" else 1]
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+
+def _number_or_none(value: float | str | None) -> float | None:
+    return None if value is None or isinstance(value, str) else float(value)
+
+
+def timestamp_micros(text: str, where: str) -> int:
+    """UTC microseconds since the epoch of an ISO date or date-time (naive = UTC)."""
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: '{text}' is not an ISO date or date-time ({exc})") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (parsed - epoch) // dt.timedelta(microseconds=1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Lineage: from any output back to the delivered batches it came from, at any git revision.
 
-Pachyderm answers this with a global commit ID; here git + DVC answer it: that revision's dvc.lock names
-every stage's command, params, deps and outs with their md5s, and the partition manifest at the same
-revision names the delivered batches (source, batch names, sha256) behind every partition.
+Pachyderm answers this with a global commit ID; here git + DVC answer it: DVC's index at that revision
+(dvc.yaml + dvc.lock) names every stage's command, params, deps and outs with their md5s, and the datum
+manifest at the same revision names the delivered batches (source, batch names, sha256) behind every
+partition. Which output is the manifest and which is the split summary comes from dvc.yaml.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import typer
 
 from strata.errors import RevisionError
 from strata.review import revisions as rv
-from strata.review.snapshots import PARTITIONS, manifest_entries
-
-SUMMARY = "data/split/summary.json"
+from strata.review.collect import attempt, manifest
+from strata.review.diffs import Snapshot, flatten, from_clean, source_of
+from strata.review.layout import Layout, from_view
 
 
 def _related(a: str, b: str) -> bool:
@@ -65,44 +66,91 @@ def stage_node(lock: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
+def recorded_stages(view: rv.View) -> dict[str, Any]:
+    """DVC's index at the revision in dvc.lock's shape: per stage cmd, params, deps and outs with md5s."""
+    from dvc.dependency.param import ParamsDependency
+
+    stages: dict[str, Any] = {}
+    for st in view.index.stages:
+        params: dict[str, Any] = {}
+        deps = []
+        for dep in st.deps:
+            value = dep.hash_info.value if dep.hash_info else None
+            if isinstance(dep, ParamsDependency):
+                params[rv.rel(view.repo, dep)] = value or {}
+            else:
+                deps.append({"path": rv.rel(view.repo, dep), "md5": value})
+        outs = [
+            {"path": rv.rel(view.repo, o), "md5": o.hash_info.value if o.hash_info else None} for o in st.outs
+        ]
+        cmd = " ".join(st.cmd) if isinstance(st.cmd, list) else st.cmd
+        stages[getattr(st, "name", "") or st.addressing] = {
+            "cmd": cmd,
+            "params": params,
+            "deps": deps,
+            "outs": outs,
+        }
+    return {"stages": stages}
+
+
 def _strictly_inside_out(lock: dict[str, Any], path: str) -> bool:
     p = PurePosixPath(path)
-    return any(PurePosixPath(out) in p.parents for out in rv.lock_outs(lock))
+    outs = [o["path"] for st in (lock.get("stages") or {}).values() for o in st.get("outs") or []]
+    return any(PurePosixPath(out) in p.parents for out in outs)
+
+
+def datum_of(path: str) -> str:
+    """'<source>/<id>' of a per-datum file, named '<id>.parquet' or '<id>-<output key>.parquet'."""
+    p = PurePosixPath(path)
+    return f"{p.parent.name}/{p.name.split('.', 1)[0].split('-', 1)[0]}"
 
 
 def _narrowed(path: str, lock: dict[str, Any], partitions: dict[str, Any]) -> set[str] | None:
-    """The datums a per-datum path stands for: one file ('<source>/<id>.parquet') or a source folder."""
-    parts = PurePosixPath(path).with_suffix("").parts
-    ident = "/".join(parts[-2:])
+    """The datums a per-datum path stands for: one datum's file, or a source folder."""
+    ident = datum_of(path)
     if ident in partitions:
         return {ident}
     if _strictly_inside_out(lock, path):
-        found = {pid for pid, e in partitions.items() if (e.get("source") or pid.split("/")[0]) == parts[-1]}
+        found = {pid for pid, e in partitions.items() if source_of(pid, e) == PurePosixPath(path).name}
         return found or None
     return None
 
 
-def _used(root: Path, rev: rv.Rev, lock: dict[str, Any], stages: list[str]) -> set[str] | None:
+def _used(view: rv.View, layout: Layout, lock: dict[str, Any], stages: list[str]) -> set[str] | None:
     """Datums the split stage recorded as its input, when the chain goes through it."""
-    if not set(producers(lock, SUMMARY)) & set(stages):
+    summary_path = layout.path("summary")
+    if summary_path is None or not set(producers(lock, summary_path)) & set(stages):
         return None
-    summary = rv.read_json(root, rev, SUMMARY, default={})
+    summary = view.read_json(summary_path, default={})
     listed = summary.get("partitions") if isinstance(summary, dict) else None
     return set(listed) if isinstance(listed, list) else None
+
+
+def _delivered(view: rv.View, layout: Layout, snap: Snapshot) -> dict[str, Any]:
+    """Partition entries from the partition manifest, or from the clean manifest when raw is unreadable."""
+    found = manifest(view, layout, "partitions", snap)
+    if found is None and (clean := manifest(view, layout, "clean", snap)) is not None:
+        snap.notes.append(f"batches from {layout.manifest('clean')}")
+        return from_clean(clean)
+    return found or {}
 
 
 def lineage(root: Path, path: str, rev_name: str = "HEAD") -> dict[str, Any]:
     """The stages behind ``path`` at a revision and the delivered batches at the bottom of the chain."""
     rev = rv.resolve(root, rev_name)
     path = str(PurePosixPath(path))
-    lock = rv.read_lock(root, rev)
-    stages = chain(lock, path)
-    if not stages:
-        raise RevisionError(f"'{path}' is not an output of any stage in dvc.lock at {rev.name}")
-    if rev.sha is not None and _strictly_inside_out(lock, path) and not rv.exists(root, rev, path):
-        raise RevisionError(f"'{path}' did not exist at {rev.name}")
-    partitions = manifest_entries(rv.read_json(root, rev, PARTITIONS, default={}) or {})
-    used = _narrowed(path, lock, partitions) or _used(root, rev, lock, stages)
+    with rv.View(root, rev) as view:
+        lock = recorded_stages(view)
+        stages = chain(lock, path)
+        if not stages:
+            why = "" if lock["stages"] else " (dvc.yaml has no stages there)"
+            raise RevisionError(f"'{path}' is not an output of any stage at {rev.name}{why}")
+        if _strictly_inside_out(lock, path) and not view.exists(path):
+            raise RevisionError(f"'{path}' did not exist at {rev.name}")
+        layout = from_view(view)
+        snap = Snapshot(rev.name, rev.sha, rev.date)
+        partitions = _delivered(view, layout, snap)
+        used = _narrowed(path, lock, partitions) or attempt(snap, lambda: _used(view, layout, lock, stages))
     batches = [
         {
             "partition": pid,
@@ -120,6 +168,8 @@ def lineage(root: Path, path: str, rev_name: str = "HEAD") -> dict[str, Any]:
         "sha": rev.sha,
         "stages": [stage_node(lock, name) for name in stages],
         "batches": batches,
+        "notes": snap.notes,
+        "unavailable": snap.unavailable,
     }
 
 
@@ -134,14 +184,15 @@ def render(result: dict[str, Any]) -> str:
         lines.extend(f"       out  {o['path']} {o['md5']}" for o in node["outs"])
     lines.append(f"  <- {len(result['batches'])} delivered batches")
     for b in result["batches"]:
-        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}  sha256 {b['sha256']}")
+        digest = f"  sha256 {b['sha256']}" if b["sha256"] else ""
+        lines.append(f"       {b['partition']}  {', '.join(b['batches'])}{digest}")
+    lines += [f"  note: {n}" for n in result.get("notes", [])]
+    lines += [f"  unavailable: '{u['path']}' {u['detail']}" for u in result.get("unavailable", [])]
     return "\n".join(lines)
 
 
 def _flat_params(params: dict[str, Any]) -> dict[str, Any]:
-    """dvc.lock params are {params file: {dotted key: value}}; flatten to 'file:key'."""
-    from strata.review.snapshots import flatten
-
+    """Recorded params are {params file: {key: value}}; flatten to 'file:dotted.key'."""
     return {
         f"{file}:{key}": value for file, values in params.items() for key, value in flatten(values).items()
     }

@@ -1,120 +1,123 @@
 """The pull-request report: metrics, params and data diffs, plots of both revisions, and the gate.
 
-``--head`` defaults to the workspace: in CI the job runs ``dvc repro`` on the PR and the fresh metrics and
-plots are uncommitted files in the work tree; ``--head HEAD`` (or any revision) compares committed results.
-The gate is read from the head's params.yaml (``gate.max_drop``): the PR under review sets its own bar, and
-a reviewer sees a change to that bar in the params diff. Every gated metric counts as higher-is-better.
+``--head`` defaults to the workspace: CI runs ``dvc repro`` on the PR and the fresh metrics and plots are
+uncommitted files. ``--base`` defaults to what CI compares against: the merge-base of HEAD with the default
+branch (``origin/$GITHUB_BASE_REF``, ``origin/HEAD``, ``origin/main``, ``main``...), or the previous commit
+when HEAD is on that branch. The gate is the head's ``gate.max_drop`` (the PR sets its own bar; a change to
+it shows in the params diff); see strata.review.gate. By default the report and its plots go to
+``.strata/report/`` (git-ignored), never into tracked folders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from strata.errors import GateFailed, RevisionError
+from strata.errors import DataUnavailable, RevisionError
 from strata.review import revisions as rv
-from strata.review import snapshots as snap
+from strata.review.collect import PARAMS, collect
+from strata.review.diffs import diff_snapshots
+from strata.review.gate import GateResult, check_gate, enforce
+from strata.review.layout import IMAGES, from_view
 from strata.review.render import _cell, _table, render_diff
 
-PLOTS_DIR = "eval/plots"
-EPS = 1e-12
+__all__ = ["GateResult", "Report", "check_gate", "enforce", "report"]
+DEFAULT_OUT = Path(".strata") / "report" / "report.md"  # relative to the project root; .strata/ is ignored
 
 
-@dataclasses.dataclass(frozen=True)
-class GateResult:
-    metric: str
-    base: float | None
-    head: float | None
-    max_drop: float
-
-    @property
-    def drop(self) -> float | None:
-        return None if self.base is None or self.head is None else self.base - self.head
-
-    @property
-    def ok(self) -> bool:
-        if self.base is None:  # a new metric has nothing to regress from
-            return True
-        return self.drop is not None and self.drop <= self.max_drop + EPS
-
-    def message(self) -> str:
-        if self.head is None:
-            return f"{self.metric} is missing at head (base {self.base:.4f})"
-        return (
-            f"{self.metric} dropped from {self.base:.4f} (base) to {self.head:.4f} (head): "
-            f"drop {self.drop:.4f} > max_drop {self.max_drop:.4f}"
-        )
+def default_branch(root: Path) -> str | None:
+    """What CI compares against: origin/$GITHUB_BASE_REF, origin/HEAD, then origin/main, main, ..."""
+    candidates = []
+    if base_ref := os.environ.get("GITHUB_BASE_REF"):
+        candidates.append(f"origin/{base_ref}")
+    with contextlib.suppress(RevisionError):
+        candidates.append(rv.git(root, "rev-parse", "--abbrev-ref", "origin/HEAD").strip())
+    candidates += ["origin/main", "origin/master", "main", "master"]
+    return next((name for name in candidates if name and rv.commit_of(root, name)), None)
 
 
-def check_gate(max_drop: dict[str, float], base: dict[str, Any], head: dict[str, Any]) -> list[GateResult]:
-    """One result per gated metric (dotted path into the flattened metrics), in the gate's order."""
-    return [
-        GateResult(name, snap._number(base.get(name)), snap._number(head.get(name)), float(limit))
-        for name, limit in max_drop.items()
-    ]
+def default_base(root: Path) -> tuple[str, str]:
+    """(base, why): the merge-base of HEAD with the default branch; on that branch, the previous commit."""
+    head = rv.commit_of(root, "HEAD")
+    if head is None:
+        raise RevisionError("no commit yet: nothing to compare with")
+    branch = default_branch(root)
+    if branch is not None:
+        base = ""
+        with contextlib.suppress(RevisionError):  # unrelated histories: no merge-base
+            base = rv.git(root, "merge-base", "HEAD", branch).strip()
+        if base and base != head:
+            return base, f"merge-base of HEAD and {branch}"
+    if rv.commit_of(root, "HEAD~1") is None:
+        raise RevisionError("HEAD is the first commit: there is no base to compare with; pass --base REV")
+    on = f"HEAD is on {branch}" if branch else "no default branch found"
+    return "HEAD~1", f"the previous commit: {on}"
 
 
-def enforce(results: list[GateResult]) -> None:
-    """Raise GateFailed naming every metric that regressed past its threshold."""
-    failed = [r.message() for r in results if not r.ok]
-    if failed:
-        raise GateFailed("gate: " + "; ".join(failed))
+@dataclasses.dataclass
+class Report:
+    markdown: str
+    gate: list[GateResult]
+    unreadable: str | None = None  # why the gate could not be evaluated (metrics of a side unreadable)
+
+    def enforce(self) -> None:
+        """Raise if the gate failed, or if it could not be evaluated at all."""
+        if self.unreadable:
+            raise RevisionError(f"gate: not evaluated, {self.unreadable}")
+        enforce(self.gate)
 
 
-def gate_params(root: Path, head: rv.Rev) -> dict[str, float]:
+def gate_params(view: rv.View) -> dict[str, float]:
     from strata.config import GateParams
     from strata.typed import build
 
-    raw = rv.read_yaml(root, head, snap.PARAMS).get("gate")
-    return build(GateParams, raw, f"{snap.PARAMS}@{head.name}:gate").max_drop
+    raw = view.read_yaml(PARAMS).get("gate")
+    return build(GateParams, raw, f"{PARAMS}@{view.rev.name}:gate").max_drop
 
 
-def _gate_section(results: list[GateResult]) -> list[str]:
+def _gate_section(results: list[GateResult], unreadable: str | None) -> list[str]:
+    if unreadable:
+        return [f"**Gate: NOT EVALUATED** ({unreadable})"]
     if not results:
-        return ["**Gate:** none configured (params.yaml `gate.max_drop`)"]
+        return [f"**Gate:** none configured ({PARAMS} `gate.max_drop`)"]
     verdict = "passed" if all(r.ok for r in results) else "FAILED"
     rows = [
-        [r.metric, _cell(r.base), _cell(r.head), _cell(r.drop), _cell(r.max_drop), "ok" if r.ok else "FAIL"]
-        for r in results
+        [r.metric, _cell(r.base), _cell(r.head), _cell(r.drop), _cell(r.max_drop), r.status] for r in results
     ]
-    return [f"**Gate: {verdict}**", "", *_table(["metric", "base", "head", "drop", "max drop", ""], rows)]
+    return [f"**Gate: {verdict}**", "", *_table(["metric", "base", "head", "drop", "max drop", ""], rows, 4)]
 
 
-def copy_plots(root: Path, rev: rv.Rev, dest: Path) -> list[Path]:
-    """The PNGs under eval/plots at ``rev`` copied (md5-verified) into ``dest``."""
-    if rev.sha is None:
-        names = sorted(p.name for p in (root / PLOTS_DIR).glob("*.png"))
-    elif _tracked(root, rev):
-        names = sorted(
-            PurePosixPath(p).name for p in rv.tracked_files(root, rev, PLOTS_DIR) if p.endswith(".png")
-        )
-    else:
-        return []
+def copy_plots(view: rv.View, dest: Path) -> list[Path]:
+    """The image plots dvc.yaml declares (files, or folders of images) at this revision, copied into
+    ``dest`` and checked against DVC's md5."""
+    import hashlib
+
+    images: dict[str, str | None] = {}
+    for declared in from_view(view).plots:
+        for path, md5 in view.files(declared).items():
+            if PurePosixPath(path).suffix.lower() in IMAGES:
+                images[path] = md5
     written = []
-    for name in names:
-        data = rv.read_bytes(root, rev, f"{PLOTS_DIR}/{name}")
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        (dest / name).write_bytes(data)
-        written.append(dest / name)
+    for path, md5 in sorted(images.items()):
+        data = view.read_bytes(path)
+        if md5 is not None and hashlib.md5(data).hexdigest() != md5:  # noqa: S324 - DVC's content address
+            raise RevisionError(f"'{path}' at {view.rev.name}: bytes do not match DVC's md5 {md5}")
+        target = dest / PurePosixPath(path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(target)
     return written
-
-
-def _tracked(root: Path, rev: rv.Rev) -> bool:
-    try:
-        rv.locate(root, rev, PLOTS_DIR)
-    except RevisionError:
-        return False
-    return True
 
 
 def _plots_section(plots: dict[str, list[Path]], rel_to: Path) -> list[str]:
     names = sorted({p.name for files in plots.values() for p in files})
     if not names:
-        return ["no plots (eval/plots/*.png) at either revision"]
+        return ["no image plots (dvc.yaml `plots:`) at either revision"]
     by_side = {side: {p.name: p for p in files} for side, files in plots.items()}
 
     def image(side: str, name: str) -> str:
@@ -126,47 +129,90 @@ def _plots_section(plots: dict[str, list[Path]], rel_to: Path) -> list[str]:
     )
 
 
+def _same(a: rv.Rev, b: rv.Rev, root: Path) -> str | None:
+    if a.sha is not None and a.sha == b.sha:
+        return f"base `{a.name}` and head `{b.name}` are the same commit: nothing changed between them"
+    if b.sha is None and a.sha is not None and a.sha == rv.commit_of(root, "HEAD"):
+        return f"base `{a.name}` is HEAD itself: this compares HEAD's recorded results with the work tree"
+    return None
+
+
 def report(
     root: Path, base: str, head: str = rv.WORKSPACE, out: Path | None = None, plots_dir: Path | None = None
-) -> tuple[str, list[GateResult]]:
+) -> Report:
     """The report's Markdown and the gate results (not enforced here)."""
-    a, b = snap.collect(root, base), snap.collect(root, head)
-    d = snap.diff_snapshots(root, a, b)
-    head_rev = rv.resolve(root, head)
-    results = check_gate(gate_params(root, head_rev), a.metrics, b.metrics)
-    lines = [f"# strata report: `{base}` → `{head}`", "", *_gate_section(results), "", render_diff(d)]
+    a, b = rv.resolve(root, base), rv.resolve(root, head)
+    schemas: dict[str, object] = {}
+    snap_a, snap_b = collect(root, a, schema_cache=schemas), collect(root, b, schema_cache=schemas)
+    with rv.View(root, b) as head_view:
+        max_drop = gate_params(head_view)
+    unreadable = None
+    missing = [f"the metrics at {s.rev}" for s in (snap_a, snap_b) if s.metrics is None]
+    if missing and max_drop:
+        unreadable = f"{' and '.join(missing)} could not be read (see Not available)"
+    results = check_gate(max_drop, snap_a.metrics or {}, snap_b.metrics or {}) if not unreadable else []
+    lines = [f"# strata report: `{a.name}` → `{b.name}`", ""]
+    if note := _same(a, b, root):
+        lines += [f"> {note}", ""]
+    lines += [*_gate_section(results, unreadable), "", render_diff(diff_snapshots(snap_a, snap_b))]
     if plots_dir is not None:
-        plots = {
-            side: copy_plots(root, rv.resolve(root, rev), plots_dir / side)
-            for side, rev in (("base", base), ("head", head))
-        }
+        plots: dict[str, list[Path]] = {}
+        for side, rev in (("base", a), ("head", b)):
+            with rv.View(root, rev) as view:
+                try:
+                    plots[side] = copy_plots(view, plots_dir / side)
+                except DataUnavailable as exc:
+                    plots[side] = []
+                    lines += ["", f"- {side} plots unavailable: {exc}"]
         lines += ["", "## Plots", *_plots_section(plots, (out or Path("report.md")).resolve().parent)]
-    return "\n".join(lines) + "\n", results
+    return Report("\n".join(lines) + "\n", results, unreadable)
+
+
+def _self_ignoring(folder: Path) -> None:
+    """Make strata's own folder ignore itself (as .pytest_cache does), whatever the project's .gitignore."""
+    marker = folder / ".gitignore"
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text("# written by strata: local state and reports, never commit them\n*\n")
 
 
 def command(
-    base: Annotated[str, typer.Option("--base", help="The revision to compare against (e.g. origin/main).")],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="Revision to compare against; default the merge-base with the default branch."
+        ),
+    ] = None,
     head: Annotated[
         str, typer.Option("--head", help="Revision under review; default the work tree.")
     ] = rv.WORKSPACE,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the Markdown here (default stdout).")
+        Path | None,
+        typer.Option("--out", help="Markdown file ('-' for stdout); default .strata/report/report.md."),
     ] = None,
     plots_dir: Annotated[
         Path | None,
-        typer.Option("--plots-dir", help="Copy both revisions' PNG plots here (default: beside --out)."),
+        typer.Option("--plots-dir", help="Copy both revisions' image plots here (default: beside --out)."),
     ] = None,
     repo: Annotated[Path, typer.Option("--repo", help="Any folder inside the project.")] = Path(),
 ) -> None:
     """Markdown PR report: metrics, params and data diffs, plots of both revisions; fails on the gate."""
     from strata.atomic import write_text
 
-    if plots_dir is None and out is not None:
-        plots_dir = out.parent / f"{out.stem}_plots"
-    markdown, results = report(rv.repo_root(repo), base, head, out, plots_dir)
+    root = rv.repo_root(repo)
+    if base is None:
+        base, why = default_base(root)
+        typer.echo(f"report: base {base[:12]} ({why})", err=True)
+    to_stdout = out is not None and str(out) == "-"
     if out is None:
-        typer.echo(markdown, nl=False)
+        out = root / DEFAULT_OUT
+        _self_ignoring(root / DEFAULT_OUT.parts[0])
+    if plots_dir is None and not to_stdout:
+        plots_dir = out.parent / f"{out.stem}_plots"
+    result = report(root, base, head, None if to_stdout else out, plots_dir)
+    if to_stdout:
+        typer.echo(result.markdown, nl=False)
     else:
-        write_text(out, markdown)
+        write_text(out, result.markdown)
         typer.echo(f"report: wrote {out}" + (f" and plots under {plots_dir}" if plots_dir else ""), err=True)
-    enforce(results)
+    result.enforce()

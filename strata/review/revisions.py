@@ -1,27 +1,30 @@
-"""Read any file of the project as it was at a git revision, without touching the work tree.
+"""Any file of the project at any git revision, read through DVC's own API; the work tree is never written.
 
-Git-tracked files come from ``git show REV:path``. DVC-tracked outputs are resolved through that revision's
-dvc.lock (or a ``.dvc`` file): the md5 names the object in the local cache (``.dir`` JSON listings for
-directory outs); on a cache miss the objects of that revision are fetched from the default remote into the
-cache (``Repo.fetch(revs=[sha])``), never checked out. Every byte handed out is verified against its md5.
-
-The special revision ``workspace`` means the files on disk as they are now (uncommitted results).
+``View(root, rev)`` wraps ``dvc.fs.DVCFileSystem(url=root, rev=sha)``: git-tracked files come from the
+commit, DVC-tracked files from the local cache or, on a miss, straight from the remote their output names
+(streamed: nothing is checked out and the cache is unchanged). DVC's index at that revision says which
+outputs exist, their md5 and their remote. The special revision ``workspace`` is the files on disk now; a
+tracked file missing on disk is read as recorded (cache or remote), as ``dvc checkout`` would restore it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
-import json
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
-from strata.errors import RevisionError
+from strata.errors import DataUnavailable, RevisionError
+from strata.review import access
 
 WORKSPACE = "workspace"
-LOCK = "dvc.lock"
+UPSTREAM = "auto-generated-upstream"  # DVC's name for "the work tree's own cache" when no default remote
+_DOWN: dict[tuple[str, str, str], access.Reason] = {}  # remotes that failed as a whole in this process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,31 +40,16 @@ class Rev:
         return self.sha[:8] if self.sha else WORKSPACE
 
 
-@dataclasses.dataclass(frozen=True)
-class Tracked:
-    """A DVC-tracked path at a revision: the out that holds it, the out's md5 and who produced it."""
-
-    out: str  # the out path as in dvc.lock / .dvc file
-    md5: str  # the out's md5 (``...dir`` for directories)
-    stage: str  # producing stage name, or the .dvc file for `dvc add`-ed data
-    inner: str  # path relative to the out ('' when the path is the out itself)
-
-    @property
-    def is_dir(self) -> bool:
-        return self.md5.endswith(".dir")
+# ------------------------------------------------------------------------------------------------- git
 
 
 def git(root: Path, *args: str) -> str:
     """Run a read-only git command in ``root``; failures become RevisionError."""
-    return git_bytes(root, *args).decode()
-
-
-def git_bytes(root: Path, *args: str) -> bytes:
     proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         raise RevisionError(f"git {' '.join(args)}: {detail[0] if detail else 'failed'}")
-    return proc.stdout
+    return proc.stdout.decode()
 
 
 def repo_root(start: Path = Path()) -> Path:
@@ -71,111 +59,36 @@ def repo_root(start: Path = Path()) -> Path:
         raise RevisionError(f"{start.resolve()}: not inside a git repository") from exc
 
 
-def resolve(root: Path, rev: str) -> Rev:
-    """Resolve a revision name to its commit; ``workspace`` stays the work tree."""
-    if rev == WORKSPACE:
-        return Rev(WORKSPACE, None, "now")
+def commit_of(root: Path, rev: str) -> str | None:
     proc = subprocess.run(
         ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
         capture_output=True,
         check=False,
     )
-    if proc.returncode != 0:
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def resolve(root: Path, rev: str) -> Rev:
+    """Resolve a revision name to its commit; ``workspace`` stays the work tree."""
+    if rev == WORKSPACE:
+        return Rev(WORKSPACE, None, "now")
+    sha = commit_of(root, rev)
+    if sha is None:
         raise RevisionError(f"unknown revision '{rev}'")
-    sha = proc.stdout.decode().strip()
-    date = git(root, "show", "-s", "--format=%cI", sha).strip()
-    return Rev(rev, sha, date)
+    return Rev(rev, sha, git(root, "show", "-s", "--format=%cI", sha).strip())
 
 
 def tags(root: Path) -> list[str]:
     """All tags, oldest commit first."""
-    out = git(root, "tag", "--list", "--sort=creatordate")
-    return [line for line in out.splitlines() if line]
+    return [line for line in git(root, "tag", "--list", "--sort=creatordate").splitlines() if line]
 
 
-def git_file(root: Path, rev: Rev, path: str) -> bytes | None:
-    """A git-tracked file's bytes at ``rev`` (the file on disk for the workspace); None if absent."""
-    if rev.sha is None:
-        local = root / path
-        return local.read_bytes() if local.is_file() else None
-    proc = subprocess.run(
-        ["git", "-C", str(root), "show", f"{rev.sha}:{path}"], capture_output=True, check=False
-    )
-    return proc.stdout if proc.returncode == 0 else None
+# ------------------------------------------------------------------------------------------------- DVC
 
 
-def read_yaml(root: Path, rev: Rev, path: str) -> dict[str, Any]:
-    import yaml
-
-    data = git_file(root, rev, path)
-    if data is None:
-        return {}
-    loaded = yaml.safe_load(data)
-    return loaded if isinstance(loaded, dict) else {}
-
-
-@functools.lru_cache(maxsize=64)
-def _lock_at(root: Path, sha: str) -> dict[str, Any]:
-    return read_yaml(root, Rev(sha, sha, ""), LOCK)
-
-
-def read_lock(root: Path, rev: Rev) -> dict[str, Any]:
-    """dvc.lock at ``rev`` ({} when that revision has none)."""
-    return _lock_at(root, rev.sha) if rev.sha else read_yaml(root, rev, LOCK)
-
-
-def lock_outs(lock: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Map every out path in a dvc.lock to (stage name, out entry)."""
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for name, stage in (lock.get("stages") or {}).items():
-        for out in stage.get("outs") or []:
-            found[out["path"]] = (name, out)
-    return found
-
-
-def _inside(path: str, out: str) -> str | None:
-    """Path of ``path`` relative to ``out`` if it is ``out`` or under it, else None."""
-    p, o = PurePosixPath(path), PurePosixPath(out)
-    if p == o:
-        return ""
-    return str(p.relative_to(o)) if o in p.parents else None
-
-
-def locate(root: Path, rev: Rev, path: str) -> Tracked:
-    """Find the DVC out (dvc.lock stage or .dvc file) that holds ``path`` at ``rev``."""
-    path = str(PurePosixPath(path))
-    for out, (stage, entry) in lock_outs(read_lock(root, rev)).items():
-        inner = _inside(path, out)
-        if inner is not None and entry.get("md5"):
-            return Tracked(out, entry["md5"], stage, inner)
-    candidate = PurePosixPath(path)
-    for base in (candidate, *candidate.parents):
-        dvcfile = read_yaml(root, rev, f"{base}.dvc") if str(base) != "." else {}
-        for entry in dvcfile.get("outs") or []:
-            out = str(base.parent / entry["path"])
-            inner = _inside(path, out)
-            if inner is not None:
-                return Tracked(out, entry["md5"], f"{base}.dvc", inner)
-    raise RevisionError(f"'{path}' is not tracked by DVC at {rev.name}")
-
-
-# ------------------------------------------------------------------------------------------ DVC cache
-
-
-@functools.lru_cache(maxsize=8)
-def cache_dir(root: Path) -> Path:
-    """The local cache's md5 object folder (DVC 3 layout ``.dvc/cache/files/md5``)."""
-    configs = [root / ".dvc" / "config", root / ".dvc" / "config.local"]
-    if not any("[cache]" in c.read_text() for c in configs if c.is_file()):
-        return root / ".dvc" / "cache" / "files" / "md5"
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return Path(repo.cache.local.path)
-
-
-def object_path(root: Path, md5: str) -> Path:
-    return cache_dir(root) / md5[:2] / md5[2:]
+def rel(repo: Any, out: Any) -> str:
+    """An output's path relative to the project root, POSIX style."""
+    return PurePosixPath(repo.fs.relpath(out.fs_path, repo.root_dir)).as_posix()
 
 
 def md5_of(path: Path) -> str:
@@ -186,89 +99,233 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(root: Path, rev: Rev, targets: list[str]) -> None:
-    """Download the objects of ``targets`` as recorded at ``rev`` into the cache (work tree untouched)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(str(root)) as repo:
-            repo.fetch(targets=targets, revs=[rev.sha], workspace=False)
-    except DvcException as exc:
-        message = " ".join(str(exc).split())
-        raise RevisionError(f"cannot fetch {', '.join(targets)} at {rev.name}: {message}") from exc
+def _inside(path: str, top: str) -> bool:
+    p, t = PurePosixPath(path), PurePosixPath(top)
+    return p == t or t in p.parents
 
 
-def cached_object(root: Path, rev: Rev, out: str, md5: str) -> Path:
-    """The cache file for ``md5``, fetching ``out`` at ``rev`` from the default remote on a miss."""
-    path = object_path(root, md5)
-    if not path.exists() and rev.sha is not None:
-        fetch(root, rev, [out])
-    if not path.exists():
-        raise RevisionError(f"'{out}' at {rev.name}: object {md5} is not in the cache nor on the remote")
-    return path
+class View:
+    """The project at one revision as DVC sees it. Use as a context manager (it holds a DVC Repo open)."""
+
+    def __init__(self, root: Path, rev: Rev) -> None:
+        self.root, self.rev = root, rev
+
+    def __enter__(self) -> View:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if "fs" in self.__dict__:
+            self.fs.close()
+
+    @functools.cached_property
+    def fs(self) -> Any:
+        from dvc.exceptions import DvcException
+        from dvc.fs import DVCFileSystem
+
+        try:
+            return DVCFileSystem(url=str(self.root), rev=self.rev.sha)
+        except DvcException as exc:
+            raise RevisionError(f"DVC cannot open {self.rev.name}: {' '.join(str(exc).split())}") from exc
+
+    @property
+    def repo(self) -> Any:
+        return self.fs.repo
+
+    @functools.cached_property
+    def index(self) -> Any:
+        from dvc.exceptions import DvcException
+
+        try:
+            index = self.repo.index
+            index.stages  # noqa: B018 - load now, so a broken dvc.yaml fails here with its revision
+        except DvcException as exc:
+            raise RevisionError(f"dvc.yaml at {self.rev.name}: {' '.join(str(exc).split())}") from exc
+        return index
+
+    @functools.cached_property
+    def outs(self) -> dict[str, Any]:
+        """Every output of every stage and .dvc file at this revision, by project-relative path."""
+        return {rel(self.repo, out): out for out in self.index.outs}
+
+    def out_for(self, path: str) -> tuple[str, Any] | None:
+        return next(((top, out) for top, out in self.outs.items() if _inside(path, top)), None)
+
+    def remote_of(self, out: Any) -> str | None:
+        name = out.remote or self.repo.config["core"].get("remote")
+        return None if name in (None, UPSTREAM) else str(name)
+
+    def recorded(self, path: str) -> bool:
+        """True when ``path`` lies in an output that dvc.lock (or its .dvc file) records at this revision."""
+        found = self.out_for(path)
+        return found is not None and found[1].hash_info is not None and bool(found[1].hash_info.value)
+
+    def present(self, path: str) -> bool:
+        """Recorded at this revision, or (workspace) on disk now."""
+        return self._on_disk(path) is not None or self.recorded(path)
+
+    # ----------------------------------------------------------------------------- reading, with reasons
+
+    def _on_disk(self, path: str) -> Path | None:
+        if self.rev.sha is not None:
+            return None
+        local = self.root / path
+        return local if local.exists() else None
+
+    @functools.cached_property
+    def _odb(self) -> Any:
+        return self.repo.cache.local
+
+    def _local_object(self, md5: str | None) -> Path | None:
+        if not md5 or self._odb is None:
+            return None
+        path = self._odb.oid_to_path(md5)
+        return Path(path) if os.path.isfile(path) else None
+
+    def _memo_key(self, remote: str | None) -> tuple[str, str, str]:
+        section = self.repo.config["remote"].get(remote or "", {})
+        return (str(self.root), remote or "", repr(sorted(section.items())))
+
+    def _cached(self, path: str, top: str, out: Any) -> bool:
+        """Is everything needed to read ``path`` in the local cache (no remote involved)?"""
+        digest = out.hash_info.value if out.hash_info else None
+        if self._local_object(digest) is None:
+            return False
+        if path == top or not str(digest).endswith(".dir"):
+            return True
+        with contextlib.suppress(FileNotFoundError):
+            return self._local_object(self.fs.info(path).get("md5")) is not None
+        return True  # not in the listing: the caller finds out it does not exist, no remote needed
+
+    @contextlib.contextmanager
+    def _reading(self, path: str) -> Iterator[None]:
+        """Turn DVC's cache/remote failures into DataUnavailable naming the tier, the reason and the roles."""
+        found = self.out_for(path)
+        remote = self.remote_of(found[1]) if found else None
+        key = self._memo_key(remote)
+        if found is not None and key in _DOWN and not self._cached(path, *found):
+            raise self.unavailable(path, remote, _DOWN[key])
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except access.remote_errors() as exc:
+            reason = access.classify(exc, remote)
+            if reason.sticky:
+                _DOWN[key] = reason
+            raise self.unavailable(path, remote, reason) from exc
+
+    def unavailable(self, path: str, remote: str | None, reason: access.Reason) -> DataUnavailable:
+        where = access.describe(self.root, remote, access.remote_url(self.repo, remote))
+        return DataUnavailable(path, self.rev.name, f"is not in the local cache and {reason.text}: {where}")
+
+    def info(self, path: str) -> dict[str, Any] | None:
+        """DVC's info for ``path`` (None if it does not exist at this revision)."""
+        with self._reading(path):
+            try:
+                return dict(self.fs.info(path))
+            except FileNotFoundError:
+                return None
+
+    def exists(self, path: str) -> bool:
+        return self._on_disk(path) is not None or self.info(path) is not None
+
+    def read_bytes(self, path: str) -> bytes:
+        """``path``'s bytes at this revision; RevisionError if absent, DataUnavailable if unreadable."""
+        if (disk := self._on_disk(path)) is not None and disk.is_file():
+            return disk.read_bytes()
+        info = self.info(path)
+        if info is None or info.get("type") != "file":
+            raise RevisionError(f"'{path}' does not exist at {self.rev.name}")
+        if (local := self._local_object(info.get("md5"))) is not None:
+            return local.read_bytes()
+        with self._reading(path):
+            try:
+                return bytes(self.fs.read_bytes(path))
+            except FileNotFoundError as exc:  # listed by the index, but the object is nowhere
+                raise self._nowhere(path) from exc
+
+    def _nowhere(self, path: str) -> DataUnavailable:
+        reason = access.Reason("the object is not on its remote either (never pushed?)", False)
+        found = self.out_for(path)
+        return self.unavailable(path, self.remote_of(found[1]) if found else None, reason)
+
+    def read_json(self, path: str, default: Any = None) -> Any:
+        import json
+
+        if not self.exists(path):
+            return default
+        return json.loads(self.read_bytes(path))
+
+    def read_yaml(self, path: str) -> dict[str, Any]:
+        import yaml
+
+        if not self.exists(path):
+            return {}
+        loaded = yaml.safe_load(self.read_bytes(path))
+        return loaded if isinstance(loaded, dict) else {}
+
+    def files(self, path: str) -> dict[str, str | None]:
+        """{file: md5} of every file at or under ``path`` (md5 None for files on disk in the workspace)."""
+        if (disk := self._on_disk(path)) is not None:
+            if disk.is_file():
+                return {path: None}
+            found = (p.relative_to(self.root).as_posix() for p in disk.rglob("*") if p.is_file())
+            return dict.fromkeys(sorted(found))
+        info = self.info(path)
+        if info is None:
+            return {}
+        if info.get("type") == "file":
+            return {path: info.get("md5")}
+        listed: dict[str, str | None] = {}
+        with self._reading(path):
+            for top, _dirs, entries in self.fs.walk(path, detail=True):
+                for name, entry in entries.items():
+                    listed[f"{top}/{name}"] = entry.get("md5")
+        return dict(sorted(listed.items()))
+
+    def local_file(self, path: str, md5: str | None) -> Path | None:
+        """A file on this machine holding ``path``'s bytes (the work-tree file or a cache object), if any."""
+        disk = self._on_disk(path)
+        return disk if disk is not None else self._local_object(md5)
+
+    @contextlib.contextmanager
+    def open(self, path: str, md5: str | None = None) -> Iterator[IO[bytes]]:
+        """A binary file object: a local file if there is one, else DVC's stream from the remote."""
+        local = self.local_file(path, md5)
+        if local is not None:
+            with local.open("rb") as handle:
+                yield handle
+            return
+        with self._reading(path):
+            try:
+                handle = self.fs.open(path, mode="rb")
+            except FileNotFoundError as exc:
+                raise self._nowhere(path) from exc
+            with handle:
+                yield handle
+
+    def md5(self, path: str) -> str | None:
+        """The md5 DVC records for ``path`` (for a workspace file on disk: its bytes' md5)."""
+        if (disk := self._on_disk(path)) is not None and disk.is_file():
+            return md5_of(disk)
+        found = self.out_for(path)
+        if found is not None and found[0] == path:
+            return str(found[1].hash_info.value) if found[1].hash_info else None
+        info = self.info(path)
+        return info.get("md5") if info else None
 
 
-def listing(root: Path, rev: Rev, tracked: Tracked) -> dict[str, str]:
-    """{path: md5} of every file of the out holding ``tracked`` that lies under ``tracked.inner``."""
-    if not tracked.is_dir:
-        return {tracked.out: tracked.md5}
-    entries = json.loads(cached_object(root, rev, tracked.out, tracked.md5).read_bytes())
-    prefix = PurePosixPath(tracked.inner) if tracked.inner else None
-    files = {}
-    for entry in entries:
-        rel = PurePosixPath(entry["relpath"])
-        if prefix is None or rel == prefix or prefix in rel.parents:
-            files[str(PurePosixPath(tracked.out) / rel)] = entry["md5"]
-    return files
+@contextlib.contextmanager
+def view(root: Path, rev: str | Rev) -> Iterator[View]:
+    """Open a revision (name or Rev) for reading."""
+    resolved = rev if isinstance(rev, Rev) else resolve(root, rev)
+    with View(root, resolved) as opened:
+        yield opened
 
 
-def tracked_files(root: Path, rev: Rev, path: str) -> dict[str, str]:
-    """{file path: md5} of a DVC-tracked file or directory at ``rev``; RevisionError if untracked."""
-    files = listing(root, rev, locate(root, rev, path))
-    if not files:
-        raise RevisionError(f"'{path}' is not tracked by DVC at {rev.name}")
-    return files
-
-
-def object_file(root: Path, rev: Rev, path: str) -> Path:
-    """A local file holding ``path``'s bytes at ``rev`` (the work-tree file for the workspace)."""
-    if rev.sha is None:
-        if not (root / path).is_file():
-            raise RevisionError(f"'{path}' does not exist in the workspace")
-        return root / path
-    tracked = locate(root, rev, path)
-    md5 = listing(root, rev, tracked).get(str(PurePosixPath(path)))
-    if md5 is None:
-        raise RevisionError(f"'{path}' is not a file tracked by DVC at {rev.name}")
-    obj = cached_object(root, rev, tracked.out, md5)
-    if md5_of(obj) != md5:
-        raise RevisionError(f"'{path}' at {rev.name}: cache object {md5} is corrupt (md5 mismatch)")
-    return obj
-
-
-def read_bytes(root: Path, rev: Rev, path: str) -> bytes:
-    """``path`` at ``rev``: git first, then DVC (cache, then the default remote)."""
-    data = git_file(root, rev, path)
-    if data is not None:
-        return data
-    return object_file(root, rev, path).read_bytes()
-
-
-def exists(root: Path, rev: Rev, path: str) -> bool:
-    if git_file(root, rev, path) is not None:
-        return True
-    if rev.sha is None:
-        return False
-    try:
-        tracked = locate(root, rev, path)
-    except RevisionError:
-        return False
-    return not tracked.is_dir or bool(listing(root, rev, tracked))  # a file or folder inside a dir out
-
-
-def read_json(root: Path, rev: Rev, path: str, default: Any = None) -> Any:
-    """JSON at ``rev``, or ``default`` when the file did not exist then."""
-    if not exists(root, rev, path):
-        return default
-    return json.loads(read_bytes(root, rev, path))
+def forget_failures() -> None:
+    """Forget which remotes failed (after `strata storage use` in the same process, e.g. in tests)."""
+    _DOWN.clear()

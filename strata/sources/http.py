@@ -57,7 +57,8 @@ class HttpSource:
         parser = _Links()
         parser.feed(body)
         links = parser.links or [line.strip() for line in body.splitlines() if line.strip()]
-        names = {urllib.parse.urljoin(base, link)[len(base) :] for link in links}
+        urls = (urllib.parse.urljoin(base, link) for link in links)
+        names = {url[len(base) :] for url in urls if url.startswith(base)}  # files of this listing only
         return sorted(n for n in names if n and "/" not in n and fnmatch.fnmatch(n, self.spec.glob))
 
     def _url(self, name: str) -> str:

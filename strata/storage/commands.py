@@ -7,7 +7,6 @@ current identity in `.dvc/config.local` (both git-ignored). `.dvc/config` only n
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -18,108 +17,36 @@ import typer
 
 from strata.errors import ConfigError, StorageError
 from strata.storage import s3server
-from strata.storage.roles import Credentials, Roles, Tier, bootstrap_request_count, load_roles, policy_for
+from strata.storage import state as _state
+from strata.storage.roles import (
+    DEFAULT_ROLES,
+    Credentials,
+    Roles,
+    Tier,
+    bootstrap_request_count,
+    load_roles,
+    policy_for,
+)
+from strata.storage.state import (
+    CONFIG_LOCAL,
+    STATE_DIR,
+    STATE_FILE,
+    State,
+    credentials_path,
+    current_key_id,
+    read_credentials,
+    write_config_local,
+    write_credentials,
+)
 
 app = typer.Typer(
     help="Object storage tiers: loopback S3 server, roles, push/pull per tier.", no_args_is_help=True
 )
 
-STATE_DIR = ".strata"
-STATE_FILE = "storage.json"
-CONFIG_LOCAL = Path(".dvc") / "config.local"
-
 RepoOpt = Annotated[Path, typer.Option(help="The DVC project (git work tree) to act on.")]
 RolesOpt = Annotated[Path, typer.Option(help="Tiers and roles (relative to --repo).")]
 TierOpt = Annotated[str, typer.Option(help="Which tier: raw, shared or all.")]
 JobsOpt = Annotated[int, typer.Option(help="Parallel transfers (dvc -j).")]
-DEFAULT_ROLES = Path("storage/roles.yaml")
-
-
-@dataclasses.dataclass
-class State:
-    """What `up` started; `use` records the current role. Stored in .strata/storage.json."""
-
-    pid: int
-    port: int
-    endpoint: str
-    bootstrap_requests: int
-    roles_file: str
-    role: str = ""
-
-    @classmethod
-    def load(cls, repo: Path) -> State | None:
-        path = repo / STATE_DIR / STATE_FILE
-        if not path.exists():
-            return None
-        return cls(**json.loads(path.read_text()))
-
-    def save(self, repo: Path) -> None:
-        _write_private(repo / STATE_DIR / STATE_FILE, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only the owner can read, atomically (keys and endpoints live in these files)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def credentials_path(repo: Path, role: str) -> Path:
-    return repo / STATE_DIR / "credentials" / f"{role}.env"
-
-
-def write_credentials(repo: Path, creds: Credentials, endpoint: str) -> Path:
-    """KEY=VALUE lines: `set -a; . .strata/credentials/ROLE.env; set +a` exports them for boto3/dvc."""
-    path = credentials_path(repo, creds.role)
-    lines = [
-        f"AWS_ACCESS_KEY_ID={creds.access_key_id}",
-        f"AWS_SECRET_ACCESS_KEY={creds.secret_access_key}",
-        f"AWS_ENDPOINT_URL={endpoint}",
-        f"AWS_DEFAULT_REGION={s3server.REGION}",
-    ]
-    _write_private(path, "\n".join(lines) + "\n")
-    return path
-
-
-def read_credentials(repo: Path, role: str) -> tuple[Credentials, str]:
-    path = credentials_path(repo, role)
-    if not path.exists():
-        raise StorageError(f"no keys for role '{role}' at {path}: start the server with `strata storage up`")
-    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    creds = Credentials(role, values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"])
-    return creds, values.get("AWS_ENDPOINT_URL", "")
-
-
-def write_config_local(repo: Path, remotes: list[str], endpoint: str, creds: Credentials | None) -> Path:
-    """Point each DVC remote at the endpoint with these keys in .dvc/config.local, keeping other settings."""
-    from configobj import ConfigObj
-
-    path = repo / CONFIG_LOCAL
-    config = ConfigObj(str(path) if path.exists() else None)
-    for remote in remotes:
-        section = config.setdefault(f'remote "{remote}"', {})
-        section["endpointurl"] = endpoint
-        section["region"] = s3server.REGION
-        for key in ("access_key_id", "secret_access_key"):
-            section.pop(key, None)
-        if creds is not None:
-            section["access_key_id"] = creds.access_key_id
-            section["secret_access_key"] = creds.secret_access_key
-    config.filename = None  # write() returns the lines instead of writing in place (non-atomic)
-    _write_private(path, "\n".join(config.write()) + "\n")
-    return path
-
-
-def current_key_id(repo: Path, remote: str) -> str:
-    from configobj import ConfigObj
-
-    path = repo / CONFIG_LOCAL
-    if not path.exists():
-        return ""
-    return str(ConfigObj(str(path)).get(f'remote "{remote}"', {}).get("access_key_id", ""))
 
 
 def _is_moto(pid: int) -> bool:
@@ -182,26 +109,40 @@ def up(
 
 
 def down(repo: RepoOpt = Path(".")) -> None:
-    """Stop the loopback S3 server started by `up` (its data and keys are gone: moto keeps no state)."""
+    """Stop the loopback S3 server started by `up` (its data and keys are gone: moto keeps no state).
+
+    In a clone that joined another clone's server, only forget it here; the server keeps running.
+    """
     state = State.load(repo)
     if state is None:
         raise StorageError(f"no server state in {repo / STATE_DIR / STATE_FILE}: nothing to stop")
-    if s3server.pid_alive(state.pid) and _is_moto(state.pid):
+    if not state.owner and s3server.pid_alive(state.pid) and _is_moto(state.pid):
         s3server.stop_server(state.pid)
     (repo / STATE_DIR / STATE_FILE).unlink()
     for path in (repo / STATE_DIR / "credentials").glob("*.env"):
         path.unlink()
-    typer.echo(f"storage down: stopped {state.endpoint} (pid {state.pid})")
+    if state.owner:
+        typer.echo(f"storage down: left {state.endpoint}; it keeps running for {state.owner}")
+    else:
+        typer.echo(f"storage down: stopped {state.endpoint} (pid {state.pid})")
 
 
 def use(
     role: Annotated[str, typer.Argument(help="engineer, ci, reviewer (storage/roles.yaml).")],
     repo: RepoOpt = Path("."),
+    join: Annotated[
+        Path | None,
+        typer.Option(help="Join the loopback server that `strata storage up` started in this other clone."),
+    ] = None,
 ) -> None:
     """Switch identity: write the role's keys and the endpoint of every tier's remote to .dvc/config.local."""
-    state = State.load(repo)
+    state = _state.join(repo, join, role) if join is not None else State.load(repo)
     if state is None:
-        raise StorageError("no server is running here: `strata storage up` first")
+        raise StorageError(
+            f"no server is running here ({repo.resolve()}): start one with `strata storage up`, or join"
+            f" the one another clone on this machine started:"
+            f" `strata storage use {role} --join /path/to/that/clone`"
+        )
     roles = load_roles(Path(state.roles_file))
     roles.role(role)
     creds, endpoint = read_credentials(repo, role)
@@ -211,7 +152,8 @@ def use(
     state.role = role
     state.save(repo)
     grants = ", ".join(f"{tier}:{level}" for tier, level in roles.role(role).items())
-    typer.echo(f"storage use: role '{role}' ({grants}) at {state.endpoint}, written to {path}")
+    joined = f" (joined from {state.owner})" if state.owner else ""
+    typer.echo(f"storage use: role '{role}' ({grants}) at {state.endpoint}{joined}, written to {path}")
 
 
 def status(repo: RepoOpt = Path(".")) -> None:
@@ -220,11 +162,12 @@ def status(repo: RepoOpt = Path(".")) -> None:
     if state is None:
         typer.echo("storage: no loopback server (strata storage up); remotes as in .dvc/config(.local)")
         return
-    alive = s3server.pid_alive(state.pid) and s3server.is_listening(state.port)
+    alive = state.running
     roles = load_roles(Path(state.roles_file))
     tiers = ", ".join(f"{t.name}={t.url} (remote {t.remote})" for t in roles.tiers.values())
     role = current_role(repo, roles)
-    typer.echo(f"endpoint: {state.endpoint} pid {state.pid} {'up' if alive else 'DOWN'}")
+    joined = f", joined from {state.owner}" if state.owner else ""
+    typer.echo(f"endpoint: {state.endpoint} pid {state.pid} {'up' if alive else 'DOWN'}{joined}")
     typer.echo(f"role:     {role or '(none: strata storage use ROLE)'}")
     typer.echo(f"tiers:    {tiers}")
 
@@ -259,6 +202,31 @@ def push(tier: TierOpt = "all", repo: RepoOpt = Path("."), jobs: JobsOpt = 4) ->
 def pull(tier: TierOpt = "shared", repo: RepoOpt = Path("."), jobs: JobsOpt = 4) -> None:
     """Pull the DVC outputs of one tier (or all) from that tier's remote into the workspace."""
     _transfer("pull", tier, repo, jobs)
+
+
+def add(
+    paths: Annotated[list[str], typer.Argument(help="Files or folders to track, e.g. data/landing/mine.")],
+    tier: Annotated[
+        str, typer.Option(help="The tier they belong to (raw: delivered customer data).")
+    ] = "raw",
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Track data with DVC (`dvc add`) in a storage tier: its .dvc file names the tier's remote.
+
+    The way to bring your own files into data/landing/: `dvc add` alone writes a .dvc file without a tier,
+    and `strata storage push` refuses it. Running this on already tracked data sets the tier.
+    """
+    from strata.storage import remotes
+
+    roles = _roles_for(repo)
+    if tier not in roles.tiers:
+        raise ConfigError(f"unknown tier '{tier}' (tiers: {', '.join(roles.tiers)})")
+    remote = roles.tiers[tier].remote
+    written = remotes.track(repo, paths, remote)
+    typer.echo(
+        f"storage add: {', '.join(paths)} -> tier '{tier}' (remote '{remote}') in {', '.join(written)}; "
+        f"commit it and the .gitignore beside it with git, then `strata storage push --tier {tier}`"
+    )
 
 
 def _transfer(verb: str, tier: str, repo: Path, jobs: int) -> None:
@@ -306,4 +274,5 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "policies": policies,
     "push": push,
     "pull": pull,
+    "add": add,
 }

@@ -34,22 +34,71 @@ def tier_outputs(repo: Path) -> dict[str, list[str]]:
     from dvc.repo import Repo
 
     by_remote: dict[str, list[str]] = {}
+    untiered: list[tuple[str, str]] = []
     with Repo(str(repo)) as dvc_repo:
         for out in dvc_repo.index.outs:
-            if out.use_cache:
-                rel = os.path.relpath(out.fs_path, dvc_repo.root_dir)
-                by_remote.setdefault(out.remote or "", []).append(rel)
-    untiered = sorted(by_remote.pop("", []))
+            if not out.use_cache:
+                continue
+            rel = os.path.relpath(out.fs_path, dvc_repo.root_dir)
+            if out.remote:
+                by_remote.setdefault(out.remote, []).append(rel)
+            else:
+                untiered.append((rel, out.stage.path_in_repo))
     if untiered:
-        raise ConfigError(
-            f"output '{untiered[0]}' names no storage tier: add `remote: raw|shared` in dvc.yaml"
-        )
+        raise ConfigError(untiered_message(*sorted(untiered)[0]))
     return {remote: sorted(paths) for remote, paths in by_remote.items()}
 
 
-def transfer(verb: str, repo: Path, tier: Tier, *, who: str, endpoint: str, jobs: int = 4) -> str:
-    """Run `dvc VERB -r REMOTE <the tier's outputs>`; return a one-line summary or raise the domain error."""
-    targets = tier_outputs(repo).get(tier.remote, [])
+def untiered_message(out: str, dvcfile: str) -> str:
+    if dvcfile.endswith(".dvc"):  # `dvc add`-ed data: tier it where it is
+        return (
+            f"output '{out}' ({dvcfile}) names no storage tier: track it with"
+            f" `strata storage add {out} --tier raw` (or add `remote: raw` to its out in {dvcfile})"
+        )
+    return f"output '{out}' ({dvcfile}) names no storage tier: add `remote: raw|shared` to it in {dvcfile}"
+
+
+def track(repo: Path, paths: list[str], remote: str) -> list[str]:
+    """`dvc add` each path and record ``remote`` in its .dvc file, so push/pull send it to that tier only.
+
+    Adding again a path that is already tracked re-hashes it and sets the remote: the fix for data that was
+    `dvc add`-ed without a tier."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    written = []
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            for stage in dvc_repo.add([str(repo / p) for p in paths]):
+                for out in stage.outs:
+                    out.remote = remote
+                stage.dump()
+                written.append(stage.path_in_repo)
+    except DvcException as exc:
+        raise StorageError(f"dvc add {' '.join(paths)}: {' '.join(str(exc).split())}") from exc
+    return written
+
+
+def transfer(
+    verb: str,
+    repo: Path,
+    tier: Tier,
+    *,
+    who: str,
+    endpoint: str,
+    jobs: int = 4,
+    targets: list[str] | None = None,
+) -> str:
+    """Run `dvc VERB -r REMOTE <the tier's outputs>`; return a one-line summary or raise the domain error.
+
+    ``targets`` narrows it to some of the tier's outputs (the model registry publishes one version's files).
+    """
+    outputs = tier_outputs(repo).get(tier.remote, [])
+    if targets is not None:
+        stray = sorted(set(targets) - set(outputs))
+        if stray:
+            raise ConfigError(f"'{stray[0]}' is not an output on tier '{tier.name}' (remote '{tier.remote}')")
+    targets = outputs if targets is None else targets
     if not targets:
         return f"{verb} {tier.name}: no outputs name remote '{tier.remote}', nothing to do"
     argv = [sys.executable, "-m", "dvc", verb, "-r", tier.remote, "-j", str(jobs), *targets]

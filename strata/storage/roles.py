@@ -17,6 +17,7 @@ READ_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
 READ_OBJECT_ACTIONS = ("s3:GetObject",)
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 REQUESTS_PER_ROLE = 4  # CreateUser, CreatePolicy, AttachUserPolicy, CreateAccessKey
+DEFAULT_ROLES = Path("storage/roles.yaml")  # relative to the project root
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,7 +37,9 @@ def small(project: Project) -> None:
     params = project.params()
     params["simulate"]["days"] = 3
     params["simulate"]["events_per_day"] = 120
-    params["ingest"]["sources"].append({"name": "drops", "kind": "files", "path": "drops", "glob": "*.csv"})
+    params["ingest"]["sources"].append(
+        {"name": "drops", "kind": "files", "path": "drops", "glob": "*.csv", "allow_empty": True}
+    )
     project.write_params(params)
     (project.path / "data/landing/drops").mkdir(parents=True)
 

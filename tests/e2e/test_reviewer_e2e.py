@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from strata.errors import GateFailed, RevisionError
-from strata.review import lineage, report, snapshot_commands, snapshots
+from strata.review import layout, lineage, report, snapshot_commands, snapshots
 from strata.review import revisions as rv
 
 pytestmark = pytest.mark.slow
@@ -29,13 +29,15 @@ import hashlib, json, struct, sys, zlib
 from pathlib import Path
 import pyarrow as pa, pyarrow.parquet as pq, yaml
 
+VERB, ARGS = sys.argv[1], dict(zip(sys.argv[2::2], sys.argv[3::2]))
+
 def write(path, table):
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
 
 def ingest():
-    parts = {}
-    for f in sorted(Path("landing").glob("*/*.csv")):
+    parts, out = {}, Path(ARGS["--out"])
+    for f in sorted(Path("inbox").glob("*/*.csv")):
         raw = f.read_bytes()
         sha = hashlib.sha256(raw).hexdigest()
         pid = f"{f.parent.name}/{sha[:16]}"
@@ -44,38 +46,41 @@ def ingest():
         rows = [line.split(",") for line in lines]
         data = {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(cols)}
         data["_row"] = pa.array(range(len(rows)), pa.int64())
-        write(Path("data/partitions") / f"{pid}.parquet", pa.table(data))
+        write(out / f"{pid}.parquet", pa.table(data))
         parts[pid] = {"source": f.parent.name, "batches": [f.name], "sha256": sha, "bytes": len(raw),
                       "rows": len(rows), "format": "csv", "file": f"{pid}.parquet", "columns": cols}
-    Path("data/partitions/manifest.json").write_text(json.dumps({"version": 1, "partitions": parts}))
+    (out / "manifest.json").write_text(json.dumps({"version": 1, "datums": parts}))
 
 def validate():
-    parts = json.loads(Path("data/partitions/manifest.json").read_text())["partitions"]
+    src, clean, bad = Path(ARGS["--partitions"]), Path(ARGS["--clean"]), Path(ARGS["--quarantine"])
+    parts = json.loads((src / "manifest.json").read_text())["datums"]
     datums = {}
     for pid in sorted(parts):
-        t = pq.read_table(Path("data/partitions") / f"{pid}.parquet").to_pylist()
+        t = pq.read_table(src / f"{pid}.parquet").to_pylist()
         good = [r for r in t if r["weight"] != "bad"]
-        bad = [r for r in t if r["weight"] == "bad"]
-        clean = {"event_id": pa.array([r["event_id"] for r in good], pa.string()),
+        rejected = [r for r in t if r["weight"] == "bad"]
+        table = {"event_id": pa.array([r["event_id"] for r in good], pa.string()),
                  "weight": pa.array([float(r["weight"]) for r in good], pa.float64())}
         if "phone_nearby" in parts[pid]["columns"]:
-            clean["phone_nearby"] = pa.array([r["phone_nearby"] == "true" for r in good], pa.bool_())
-        clean["_source"] = pa.array([parts[pid]["source"]] * len(good), pa.string())
-        write(Path("data/clean") / f"{pid}.parquet", pa.table(clean))
-        if bad:
-            write(Path("data/quarantine") / f"{pid}.parquet", pa.Table.from_pylist(bad))
-        reasons = {"unparseable float in 'weight': 'bad'": len(bad)} if bad else {}
-        datums[pid] = {"files": {"clean": f"{pid}.parquet"}, "rows_in": len(t), "clean": len(good),
-                       "quarantined": len(bad), "duplicates": 0, "reasons": reasons}
-    Path("data/quarantine").mkdir(parents=True, exist_ok=True)
-    Path("data/clean/manifest.json").write_text(json.dumps({"version": 1, "datums": datums}))
+            table["phone_nearby"] = pa.array([r["phone_nearby"] == "true" for r in good], pa.bool_())
+        table["_source"] = pa.array([parts[pid]["source"]] * len(good), pa.string())
+        write(clean / f"{pid}.parquet", pa.table(table))
+        if rejected:
+            write(bad / f"{pid}.parquet", pa.Table.from_pylist(rejected))
+        reasons = {"unparseable float in 'weight': 'bad'": len(rejected)} if rejected else {}
+        datums[pid] = {"source": parts[pid]["source"], "batches": parts[pid]["batches"],
+                       "input": parts[pid]["sha256"], "rows_in": len(t), "clean": len(good),
+                       "quarantined": len(rejected), "duplicates": 0, "reasons": reasons}
+    bad.mkdir(parents=True, exist_ok=True)
+    (clean / "manifest.json").write_text(json.dumps({"version": 1, "datums": datums}))
 
 def train():
     params = yaml.safe_load(Path("params.yaml").read_text())["train"]
-    manifest = Path("data/clean/manifest.json").read_text()
-    Path("models").mkdir(exist_ok=True)
-    Path("models/model.skops").write_text(json.dumps({"acc": params["acc"], "data": manifest}))
-    Path("models/card.json").write_text(json.dumps({"partitions": sorted(json.loads(manifest)["datums"])}))
+    manifest = (Path(ARGS["--clean"]) / "manifest.json").read_text()
+    model, card = Path(ARGS["--model"]), Path(ARGS["--card"])
+    model.parent.mkdir(exist_ok=True)
+    model.write_text(json.dumps({"acc": params["acc"], "data": manifest}))
+    card.write_text(json.dumps({"partitions": sorted(json.loads(manifest)["datums"])}))
 
 def png(shade):
     def chunk(kind, data):
@@ -85,43 +90,50 @@ def png(shade):
             + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
 
 def evaluate():
-    acc = json.loads(Path("models/model.skops").read_text())["acc"]
-    Path("eval/plots").mkdir(parents=True, exist_ok=True)
-    metrics = {"accuracy": acc, "macro_f1": round(acc - 0.05, 4),
-               "intruder_recall_at_far": round(acc - 0.1, 4), "per_class": {"intruder": {"f1": acc}}}
-    Path("eval/metrics.json").write_text(json.dumps(metrics))
+    acc = json.loads(Path(ARGS["--model"]).read_text())["acc"]
+    plots, metrics = Path(ARGS["--plots"]), Path(ARGS["--metrics"])
+    plots.mkdir(parents=True, exist_ok=True)
+    values = {"accuracy": acc, "macro_f1": round(acc - 0.05, 4), "alarm_recall_at_far": round(acc - 0.1, 4),
+              "alarm_recall_at_far_vs_bayes": round(acc / 0.95, 4), "test_rows": 1665}
+    metrics.write_text(json.dumps(values))
     for name in ("confusion", "roc"):
-        Path(f"eval/plots/{name}.png").write_bytes(png(int(acc * 200)))
+        (plots / f"{name}.png").write_bytes(png(int(acc * 200)))
 
-globals()[sys.argv[1]]()
+globals()[VERB]()
 """
 
+# Every output has a name the tools have never seen: they must learn them from dvc.yaml.
 DVC_YAML = """
 stages:
   ingest:
-    cmd: {py} pipeline.py ingest
-    deps: [pipeline.py, landing]
-    outs: [data/partitions]
+    cmd: {py} pipeline.py ingest --out data/parts
+    deps: [pipeline.py, inbox]
+    outs: [data/parts]
   validate:
-    cmd: {py} pipeline.py validate
-    deps: [pipeline.py, data/partitions]
-    outs: [data/clean, data/quarantine]
+    cmd: {py} pipeline.py validate --partitions data/parts --clean data/tidy --quarantine data/bad
+    deps: [pipeline.py, data/parts]
+    outs: [data/tidy, data/bad]
   train:
-    cmd: {py} pipeline.py train
-    deps: [pipeline.py, data/clean]
+    cmd: {py} pipeline.py train --clean data/tidy --model models/clf.bin --card models/clf.json
+    deps: [pipeline.py, data/tidy]
     params: [train]
-    outs: [models/model.skops, models/card.json]
+    outs: [models/clf.bin, models/clf.json]
   evaluate:
-    cmd: {py} pipeline.py evaluate
-    deps: [pipeline.py, models/model.skops]
-    metrics: [eval/metrics.json]
-    outs: [eval/plots]
+    cmd: {py} pipeline.py evaluate --model models/clf.bin --metrics eval/scores.json --plots eval/figs
+    deps: [pipeline.py, models/clf.bin]
+    metrics: [eval/scores.json]
+    outs: [eval/figs]
+artifacts:
+  clf:
+    path: models/clf.bin
+    type: model
 """
+MODEL, METRICS, CLEAN = "models/clf.bin", "eval/scores.json", "data/tidy"
 
 PARAMS = """
 train: {{acc: {acc}, seed: {seed}}}
 gate:
-  max_drop: {{accuracy: 0.01, macro_f1: 0.01, intruder_recall_at_far: 0.03}}
+  max_drop: {{accuracy: 0.01, macro_f1: 0.01, alarm_recall_at_far: 0.03, not_measured_here: 0.01}}
 """
 
 
@@ -144,8 +156,8 @@ def dvc(root: Path, *args: str) -> str:
 
 
 def land(root: Path, name: str, text: str) -> None:
-    (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
-    (root / "landing" / name).write_text(text)
+    (root / "inbox" / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / "inbox" / name).write_text(text)
 
 
 def release(root: Path, tag: str, acc: float, seed: int = 1) -> None:
@@ -161,6 +173,10 @@ def release(root: Path, tag: str, acc: float, seed: int = 1) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("proj")
     run(root, "git", "init", "-q", "-b", "main")
+    (root / "README").write_text("before the pipeline\n")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "v0")
+    run(root, "git", "tag", "v0")  # a revision before the pipeline existed
     dvc(root, "init", "-q")
     dvc(root, "remote", "add", "-d", "store", str(tmp_path_factory.mktemp("remote")))
     (root / "pipeline.py").write_text(PIPELINE)
@@ -189,7 +205,10 @@ def tree_state(root: Path) -> dict[str, str]:
 
 
 def lock_md5(root: Path, tag: str, out: str) -> str:
-    return rv.locate(root, rv.resolve(root, tag), out).md5
+    with rv.view(root, tag) as view:
+        md5 = view.md5(out)
+    assert md5
+    return md5
 
 
 def pid(source: str, text: str) -> str:
@@ -201,33 +220,50 @@ def cli(*args: str):  # noqa: ANN201 - click Result
 
     from strata.cli import app
 
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "80"})
+
+
+def test_layout_comes_from_dvc_yaml(project: Path) -> None:
+    with rv.view(project, "v1") as view:
+        found = layout.from_view(view)
+    assert found.manifest("partitions") == "data/parts/manifest.json"
+    assert (found.path("clean"), found.path("quarantine")) == (CLEAN, "data/bad")
+    assert (found.path("model"), found.path("card")) == (MODEL, "models/clf.json")
+    assert (found.metrics, found.plots) == ((METRICS,), ("eval/figs",))
+    assert found.checkout_paths() == ("data/parts", CLEAN, MODEL, "models/clf.json", METRICS)
 
 
 def test_list_counts_per_tag(project: Path) -> None:
     snaps = {s.rev: s for s in snapshot_commands.list_snapshots(project)}
-    assert list(snaps) == ["v1", "v2", "v3", "v4", "HEAD"]
+    assert list(snaps) == ["v0", "v1", "v2", "v3", "v4", "HEAD"]
+    assert not snaps["v0"].pipeline and snaps["v0"].sources() == {}
     assert snaps["v1"].sources() == {
         "acme": {"partitions": 1, "rows": 4, "rows_in": 4, "clean": 3, "quarantined": 1, "duplicates": 0}
     }
     v3 = snaps["v3"].sources()
     assert (v3["acme"]["partitions"], v3["acme"]["rows"], v3["acme"]["quarantined"]) == (2, 7, 1)
     assert (v3["birch"]["partitions"], v3["birch"]["rows"], v3["birch"]["quarantined"]) == (2, 5, 1)
-    assert snaps["v1"].model_md5 == lock_md5(project, "v1", "models/model.skops")
+    assert snaps["v1"].model_md5 == lock_md5(project, "v1", MODEL)
     assert snaps["v1"].model_md5 != snaps["v2"].model_md5
-    assert snaps["v3"].headline() == {"accuracy": 0.92, "macro_f1": 0.87, "intruder_recall_at_far": 0.82}
+    assert snaps["v3"].headline() == {"accuracy": 0.92, "macro_f1": 0.87, "alarm_recall_at_far": 0.82}
     assert snaps["HEAD"].sha == snaps["v4"].sha
-    assert snaps["v1"].unavailable == []
+    assert snaps["v1"].unavailable == [] and snaps["v1"].partitions_from == "partitions"
 
 
-def test_list_json_and_table(project: Path) -> None:
+def test_list_json_and_table_at_80_columns(project: Path) -> None:
     result = cli("snapshots", "list", "--rev", "v1", "--rev", "v3", "--json", "--repo", str(project))
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["rev"] for r in rows] == ["v1", "v3"]
     assert rows[1]["sources"]["birch"]["rows"] == 5
     table = cli("snapshots", "list", "--repo", str(project))
-    assert table.exit_code == 0 and "v4" in table.output and "0.8500" in table.output
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in table.output
+    cells = [line.replace("│", " ").split() for line in lines]
+    assert ["v0", "no", "pipeline", "-", "-", "-"] in [c[:1] + c[3:] for c in cells if c[:1] == ["v0"]]
+    assert "0.8500" in table.output and "alarm_recall_at_far" in table.output.replace("\n", "")
 
 
 def test_diff_data_schema_params_metrics(project: Path) -> None:
@@ -242,6 +278,7 @@ def test_diff_data_schema_params_metrics(project: Path) -> None:
         "train.acc": (0.9, 0.92),
         "train.seed": (1, 2),
     }
+    assert [r["metric"] for r in d["metrics"]][:3] == ["accuracy", "macro_f1", "alarm_recall_at_far"]
     accuracy = next(r for r in d["metrics"] if r["metric"] == "accuracy")
     assert accuracy["delta"] == pytest.approx(0.02)
     first = snapshots.diff(project, "v1", "v2")
@@ -249,51 +286,92 @@ def test_diff_data_schema_params_metrics(project: Path) -> None:
     assert first["sources"]["birch"]["quarantined"] == {"base": 0, "head": 1, "delta": 1}
     text = report.render_diff(d)
     assert "schema (clean) `birch`: +phone_nearby" in text and "| `train.acc` | 0.9000 | 0.9200 |" in text
+    assert "| test_rows | 1665 | 1665 | +0 |" in text
+    assert "| alarm_recall_at_far_vs_bayes | 0.9474 | 0.9684 | +0.0210 |" in text
+
+
+def test_diff_terminal_at_80_columns(project: Path) -> None:
+    result = cli("snapshots", "diff", "v2", "v3", "--repo", str(project))
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert "1665.0000" not in result.output and "…" not in result.output
+    assert "+phone_nearby" in result.output
+    markdown = cli("snapshots", "diff", "v2", "v3", "--markdown", "--repo", str(project))
+    assert "| test_rows | 1665 | 1665 | +0 |" in markdown.output
+
+
+def test_diff_from_before_the_pipeline(project: Path) -> None:
+    d = snapshots.diff(project, "v0", "v1")
+    assert d["base"]["pipeline"] is False  # nothing existed yet: zero is a fact here, not a guess
+    assert d["sources"]["acme"]["partitions"] == {"base": 0, "head": 1, "delta": 1}
+    assert d["schema"]["clean"] == {
+        "acme": {"added": ["event_id", "weight", "_source"], "removed": [], "retyped": {}}
+    }
+    assert any("no pipeline at v0" in n for n in d["notes"]["base"])
 
 
 def test_show_names_reasons(project: Path) -> None:
-    result = cli("snapshots", "show", "v2", "--repo", str(project))
+    result = cli("snapshots", "show", "v2", "--markdown", "--repo", str(project))
     assert result.exit_code == 0, result.output
     assert "| unparseable float in 'weight': 'bad' | 2 |" in result.output
     assert "| birch | 1 | 2 | 2 | 1 | 1 | 0 |" in result.output
 
 
 def test_checkout_old_tag_is_byte_identical(project: Path, tmp_path: Path) -> None:
-    written = snapshots.checkout(project, "v1", tmp_path / "v1")
-    model = (tmp_path / "v1/models/model.skops").read_bytes()
-    assert hashlib.md5(model).hexdigest() == lock_md5(project, "v1", "models/model.skops")
-    assert (
-        hashlib.md5(model).hexdigest()
-        != hashlib.md5((project / "models/model.skops").read_bytes()).hexdigest()
-    )
-    metrics = tmp_path / "v1/eval/metrics.json"
-    assert hashlib.md5(metrics.read_bytes()).hexdigest() == lock_md5(project, "v1", "eval/metrics.json")
+    written, skipped = snapshots.checkout(project, "v1", tmp_path / "v1")
+    assert skipped == []
+    model = (tmp_path / "v1" / MODEL).read_bytes()
+    assert hashlib.md5(model).hexdigest() == lock_md5(project, "v1", MODEL)
+    assert hashlib.md5(model).hexdigest() != hashlib.md5((project / MODEL).read_bytes()).hexdigest()
+    metrics = tmp_path / "v1" / METRICS
+    assert hashlib.md5(metrics.read_bytes()).hexdigest() == lock_md5(project, "v1", METRICS)
     assert json.loads(metrics.read_text())["accuracy"] == 0.9
-    parts = json.loads((tmp_path / "v1/data/partitions/manifest.json").read_text())["partitions"]
+    parts = json.loads((tmp_path / "v1/data/parts/manifest.json").read_text())["datums"]
     assert list(parts) == [pid("acme", "event_id,weight\ne1,1.0\ne2,2.0\ne3,bad\ne4,4.0\n")]
-    assert (
-        len(written) == 7
-    )  # 2 partitions files, 3 clean files (parquet + manifest), model, card, metrics - 1
+    # partitions: parquet + manifest; clean: parquet + manifest; model, card, metrics
+    assert len(written) == 7
 
 
-def test_checkout_fetches_from_remote_in_a_fresh_clone(project: Path, tmp_path: Path) -> None:
+def test_checkout_streams_from_the_remote_in_a_fresh_clone(project: Path, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(project), str(clone))
     assert not (clone / ".dvc/cache").exists()
-    snapshots.checkout(clone, "v2", tmp_path / "out", ("models/model.skops", "data/clean"))
-    model = (tmp_path / "out/models/model.skops").read_bytes()
-    assert hashlib.md5(model).hexdigest() == lock_md5(project, "v2", "models/model.skops")
-    assert len(list((tmp_path / "out/data/clean").rglob("*.parquet"))) == 3
+    snapshots.checkout(clone, "v2", tmp_path / "out", (MODEL, CLEAN))
+    model = (tmp_path / "out" / MODEL).read_bytes()
+    assert hashlib.md5(model).hexdigest() == lock_md5(project, "v2", MODEL)
+    assert len(list((tmp_path / "out" / CLEAN).rglob("*.parquet"))) == 3
+    assert not (clone / MODEL).exists() and not (clone / CLEAN).exists()  # the clone's work tree untouched
 
 
-def test_checkout_refuses_the_work_tree(project: Path) -> None:
-    result = cli("snapshots", "checkout", "v1", "--to", str(project / "old"), "--repo", str(project))
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "{project}/old"], "inside the work tree"),
+        (["--to", "{full}"], "exists and is not an empty folder"),
+        (["--to", "{tmp}/new", "--path", "data/nope"], "'data/nope' does not exist at v1"),
+    ],
+)
+def test_checkout_refusals(project: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    fill = {"project": str(project), "full": str(tmp_path / "full"), "tmp": str(tmp_path)}
+    result = cli("snapshots", "checkout", "v1", *(a.format(**fill) for a in args), "--repo", str(project))
     assert result.exit_code == 1
-    assert "inside the work tree" in result.output and not (project / "old").exists()
+    assert result.output.startswith("strata snapshots checkout: error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (project / "old").exists() and not (tmp_path / "new").exists()
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_unknown_revision_is_one_line(project: Path) -> None:
+    for args in (["snapshots", "diff", "v1", "nope"], ["snapshots", "list", "--rev", "nope"]):
+        result = cli(*args, "--repo", str(project))
+        assert result.exit_code == 1
+        assert result.output.strip() == f"strata {' '.join(args[:2])}: error: unknown revision 'nope'"
 
 
 def test_lineage_of_model_at_old_tag(project: Path) -> None:
-    result = lineage.lineage(project, "models/model.skops", "v1")
+    result = lineage.lineage(project, MODEL, "v1")
     assert [s["stage"] for s in result["stages"]] == ["train", "validate", "ingest"]
     assert result["stages"][0]["params"] == {"params.yaml": {"train": {"acc": 0.9, "seed": 1}}}
     d1 = "event_id,weight\ne1,1.0\ne2,2.0\ne3,bad\ne4,4.0\n"
@@ -306,33 +384,37 @@ def test_lineage_of_model_at_old_tag(project: Path) -> None:
             "rows": 4,
         }
     ]
-    later = lineage.lineage(project, "eval/metrics.json", "v3")
+    later = lineage.lineage(project, METRICS, "v3")
     assert [s["stage"] for s in later["stages"]] == ["evaluate", "train", "validate", "ingest"]
     assert len(later["batches"]) == 4
 
 
 def test_lineage_of_one_partition_and_errors(project: Path) -> None:
     birch_d1 = pid("birch", "event_id,weight\nb1,bad\nb2,2.5\n")
-    one = lineage.lineage(project, f"data/clean/{birch_d1}.parquet", "v3")
+    one = lineage.lineage(project, f"{CLEAN}/{birch_d1}.parquet", "v3")
     assert [b["partition"] for b in one["batches"]] == [birch_d1]
-    source = lineage.lineage(project, "data/clean/birch", "v3")
+    source = lineage.lineage(project, f"{CLEAN}/birch", "v3")
     assert [b["source"] for b in source["batches"]] == ["birch", "birch"]
-    with pytest.raises(RevisionError, match=f"'data/clean/{birch_d1}.parquet' did not exist at v1"):
-        lineage.lineage(project, f"data/clean/{birch_d1}.parquet", "v1")
-    with pytest.raises(RevisionError, match="'pipeline.py' is not an output of any stage in dvc.lock at v1"):
+    with pytest.raises(RevisionError, match=f"'{CLEAN}/{birch_d1}.parquet' did not exist at v1"):
+        lineage.lineage(project, f"{CLEAN}/{birch_d1}.parquet", "v1")
+    with pytest.raises(RevisionError, match="'pipeline.py' is not an output of any stage at v1$"):
         lineage.lineage(project, "pipeline.py", "v1")
-    result = cli("lineage", "models/model.skops", "--rev", "nope", "--repo", str(project))
+    with pytest.raises(RevisionError, match="is not an output of any stage at v0 \\(dvc.yaml has no stages"):
+        lineage.lineage(project, MODEL, "v0")
+    result = cli("lineage", MODEL, "--rev", "nope", "--repo", str(project))
     assert result.exit_code == 1
     assert result.output.strip() == "strata lineage: error: unknown revision 'nope'"
 
 
 def test_report_passes_on_improvement_with_plots(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.md"
-    markdown, results = report.report(project, "v2", "v3", out, tmp_path / "plots")
-    report.enforce(results)
-    assert [r.ok for r in results] == [True, True, True]
+    result = report.report(project, "v2", "v3", out, tmp_path / "plots")
+    result.enforce()
+    assert [r.status for r in result.gate] == ["ok", "ok", "ok", "not measured"]
+    markdown = result.markdown
     assert "**Gate: passed**" in markdown
     assert "| accuracy | 0.9000 | 0.9200 | +0.0200 |" in markdown
+    assert "| alarm_recall_at_far_vs_bayes | 0.9474 | 0.9684 | +0.0210 |" in markdown
     assert "![head roc.png](plots/head/roc.png)" in markdown
     base_png, head_png = (
         (tmp_path / "plots/base/roc.png").read_bytes(),
@@ -342,14 +424,15 @@ def test_report_passes_on_improvement_with_plots(project: Path, tmp_path: Path) 
 
 
 def test_report_head_defaults_to_workspace(project: Path) -> None:
-    markdown, results = report.report(project, "v4")
-    assert {r.metric: r.head for r in results}["accuracy"] == 0.95
-    assert "`v4` → `workspace`" in markdown
+    result = report.report(project, "v4")
+    assert {r.metric: r.head for r in result.gate}["accuracy"] == 0.95
+    assert "`v4` → `workspace`" in result.markdown
+    assert "> base `v4` is HEAD itself" in result.markdown
 
 
 def test_report_gate_fails_on_regression(project: Path, tmp_path: Path) -> None:
     with pytest.raises(GateFailed, match=r"^gate: accuracy dropped from 0\.9200 \(base\)"):
-        report.enforce(report.report(project, "v3", "v4")[1])
+        report.report(project, "v3", "v4").enforce()
     out = tmp_path / "r.md"
     result = cli("report", "--base", "v3", "--head", "v4", "--out", str(out), "--repo", str(project))
     assert result.exit_code == 4
@@ -358,9 +441,23 @@ def test_report_gate_fails_on_regression(project: Path, tmp_path: Path) -> None:
         "strata report: error: gate: accuracy dropped from 0.9200 (base) to 0.8500 (head): "
         "drop 0.0700 > max_drop 0.0100;"
     )
-    assert "intruder_recall_at_far dropped from 0.8200 (base) to 0.7500 (head)" in error
+    assert "alarm_recall_at_far dropped from 0.8200 (base) to 0.7500 (head)" in error
+    assert "not_measured_here" not in error
     assert "**Gate: FAILED**" in out.read_text()
     assert (tmp_path / "r_plots/base/confusion.png").exists()
+
+
+def test_report_defaults_to_the_previous_commit_on_main_under_an_ignored_folder(project: Path) -> None:
+    before, tracked = (run(project, "git", "status", "--porcelain", *a) for a in (["--ignored"], []))
+    result = cli("report", "--repo", str(project))
+    assert result.exit_code == 0, result.output
+    assert "report: base HEAD~1 (the previous commit: HEAD is on main)" in result.output
+    written = project / ".strata/report/report.md"
+    assert "# strata report: `HEAD~1` → `workspace`" in written.read_text()
+    assert (project / ".strata/report/report_plots/head/roc.png").exists()
+    assert run(project, "git", "status", "--porcelain") == tracked
+    after = run(project, "git", "status", "--porcelain", "--ignored")
+    assert after == before or set(after.splitlines()) - set(before.splitlines()) <= {"!! .strata/"}
 
 
 def test_verbs_leave_the_work_tree_untouched(project: Path, tmp_path: Path) -> None:
@@ -371,7 +468,7 @@ def test_verbs_leave_the_work_tree_untouched(project: Path, tmp_path: Path) -> N
         ["snapshots", "show", "v1", *repo],
         ["snapshots", "diff", "v1", "v4", *repo],
         ["snapshots", "checkout", "v1", "--to", str(tmp_path / "co"), *repo],
-        ["lineage", "data/clean", "--rev", "v2", "--json", *repo],
+        ["lineage", CLEAN, "--rev", "v2", "--json", *repo],
         ["report", "--base", "v1", "--head", "v3", "--out", str(tmp_path / "r.md"), *repo],
     ):
         result = cli(*args)

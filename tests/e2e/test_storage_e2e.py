@@ -110,11 +110,12 @@ def pushed(s3_server, tmp_path_factory: pytest.TempPathFactory) -> Project:  # n
 
 
 def reviewer_clone(project: Project, server, dest: Path) -> Project:  # noqa: ANN001
+    """A second clone on this machine: joins the server the first one started, with the reviewer's keys."""
     project.run("git", "clone", "-q", str(project.path), str(dest))
     clone = Project(dest)
     clone.run("git", "checkout", "-q", "v1")
-    adopt(dest, server, ("reviewer",))
-    storage.use("reviewer", dest)
+    storage.use("reviewer", dest, join=server.state_dir)
+    assert [p.name for p in (dest / ".strata" / "credentials").iterdir()] == ["reviewer.env"]
     return clone
 
 
@@ -136,6 +137,10 @@ def test_engineer_push_reviewer_clone_pulls_shared_byte_identical(
     assert not (clone.path / "data" / "landing").exists()
     assert_no_secret_tracked(clone, s3_server.credentials)
     assert_no_secret_tracked(pushed, s3_server.credentials)
+    assert f"joined from {s3_server.state_dir}" in clone.run("strata", "storage", "status").stdout
+    left = clone.run("strata", "storage", "down").stdout
+    assert left == f"storage down: left {s3_server.endpoint}; it keeps running for {s3_server.state_dir}\n"
+    assert s3server.is_listening(s3_server.port) and not (clone.path / ".strata" / "storage.json").exists()
 
 
 def test_reviewer_may_not_push_either_tier(pushed: Project, s3_server, capsys) -> None:  # noqa: ANN001

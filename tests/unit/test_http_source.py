@@ -99,3 +99,15 @@ def test_refresh_lists_remote_sources_so_dvc_sees_them_change(served, tmp_path: 
     (root / "feed" / "2026-01-03.csv").write_text("id,w\n3,4\n")
     assert refresh.refresh(params, landing) == {"web": 3}
     assert listing.read_bytes() != first
+
+
+def test_a_listing_yields_only_files_under_its_own_url(served) -> None:
+    base, root = served
+    host = base.removeprefix("http://")
+    elsewhere = f"http://{'e' * len(host)}/list/2026-01-09.csv"  # as long as the listing's own url
+    links = ["2026-01-01.csv", "../feed/2026-01-02.jsonl.gz", elsewhere, "/list/sub/2026-01-03.csv"]
+    (root / "list").mkdir()
+    (root / "list" / "index.html").write_text("".join(f'<a href="{link}">x</a>' for link in links))
+    (root / "list" / "2026-01-01.csv").write_text("id\n1\n")
+    listed = open_source(spec(f"{base}/list/", glob="2026-*"), Path(".")).list_batches()
+    assert [b.name for b in listed] == ["2026-01-01.csv"]

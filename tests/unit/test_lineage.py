@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from strata.review.lineage import chain, producers, stage_node
+from strata.review.lineage import chain, datum_of, producers, stage_node
 
 LOCK: dict[str, Any] = {
     "schema": "2.0",
@@ -66,3 +66,15 @@ def test_stage_node_keeps_cmd_params_and_md5s() -> None:
         "deps": [{"path": "stages/ingest.py", "md5": "c1"}, {"path": "data/landing", "md5": "l.dir"}],
         "outs": [{"path": "data/partitions", "md5": "p.dir"}],
     }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "data/clean/acme/0123abcd4567ef89.parquet",
+        "data/clean/acme/0123abcd4567ef89-9f8e7d6c5b4a3210.parquet",  # named by its output key
+        "data/partitions/acme/0123abcd4567ef89-00ff.parquet",
+    ],
+)
+def test_datum_of_a_per_datum_file(path: str) -> None:
+    assert datum_of(path) == "acme/0123abcd4567ef89"

@@ -1,4 +1,5 @@
-"""Pure helpers of strata.review.snapshots: flattening, params/metrics/schema diffs, manifest reading."""
+"""Pure helpers of strata.review.diffs: flattening, params/metrics/schema diffs, manifest reading, and
+snapshots with unknown pieces (never shown as zero)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from collections import Counter
 
 import pytest
 
-from strata.review.snapshots import (
+from strata.review.diffs import (
+    Snapshot,
     diff_flat,
     diff_metrics,
     diff_schema,
+    diff_snapshots,
     flatten,
+    from_clean,
+    headline,
     manifest_entries,
     partition_columns,
     reasons,
@@ -51,12 +56,20 @@ def test_diff_metrics_numeric_only_with_deltas() -> None:
     )
     assert [(r["metric"], r["base"], r["head"]) for r in rows] == [
         ("accuracy", 0.9, 0.95),
-        ("n", 10.0, 12.0),
+        ("n", 10, 12),
         ("new", None, 0.1),
         ("old", 0.5, None),
     ]
     assert rows[0]["delta"] == pytest.approx(0.05)
-    assert rows[1]["delta"] == 2.0 and rows[2]["delta"] is None and rows[3]["delta"] is None
+    assert rows[1]["delta"] == 2 and isinstance(rows[1]["delta"], int)  # counts stay counts
+    assert rows[2]["delta"] is None and rows[3]["delta"] is None
+
+
+def test_metrics_headline_first_gate_order_then_the_rest_sorted() -> None:
+    metrics = {"a_vs_bayes": 0.9, "accuracy": 0.8, "alarm_recall_at_far": 0.5, "macro_f1": 0.7, "z": 1}
+    assert headline(metrics, ["macro_f1", "not_here"]) == ["macro_f1", "accuracy", "alarm_recall_at_far"]
+    rows = diff_metrics(metrics, metrics, ["macro_f1"])
+    assert [r["metric"] for r in rows] == ["macro_f1", "accuracy", "alarm_recall_at_far", "a_vs_bayes", "z"]
 
 
 @pytest.mark.parametrize("key", ["partitions", "datums"])
@@ -103,3 +116,64 @@ def test_diff_schema_lists_and_typed() -> None:
     typed = diff_schema({"acme": {"h": "double", "k": "string"}}, {"acme": {"h": "int64", "k": "string"}})
     assert typed == {"acme": {"added": [], "removed": [], "retyped": {"h": ["double", "int64"]}}}
     assert diff_schema({"acme": ["a"]}, {"acme": ["a"]}) == {}
+
+
+def snap(rev: str, **kw: object) -> Snapshot:
+    return Snapshot(rev, "0" * 40, "2026-01-01", **kw)  # type: ignore[arg-type]
+
+
+PARTS = {"acme/1": {"source": "acme", "rows": 10, "columns": ["a"]}, "acme/2": {"rows": 5, "columns": ["a"]}}
+CLEAN = {
+    "acme/1": {
+        "source": "acme",
+        "batches": ["d1.csv"],
+        "input": "ab",
+        "rows_in": 10,
+        "clean": 8,
+        "quarantined": 2,
+        "duplicates": 0,
+    },
+    "acme/2": {"rows_in": 5, "clean": 5, "quarantined": 0, "duplicates": 0},
+}
+
+
+def test_sources_leave_unread_counts_out_instead_of_zero() -> None:
+    assert snap("a", partitions=PARTS, clean=None).sources() == {"acme": {"partitions": 2, "rows": 15}}
+    assert snap("a", partitions=PARTS, clean=None).quarantined() is None
+    assert snap("a", partitions=None, clean=CLEAN).sources() == {
+        "acme": {"rows_in": 15, "clean": 13, "quarantined": 2, "duplicates": 0}
+    }
+    assert snap("a").sources() == {} and snap("a").headline() == {}
+
+
+def test_from_clean_gives_partition_entries() -> None:
+    """`input` is a token, not the delivered sha256, in newer manifests: no sha256 is made up from it."""
+    entry = from_clean(CLEAN)["acme/1"]
+    assert entry == {"source": "acme", "batches": ["d1.csv"], "sha256": None, "rows": 10}
+    assert from_clean(CLEAN)["acme/2"]["source"] == "acme"
+    full = {"acme/1": {**CLEAN["acme/1"], "input": "ab" * 32}}
+    assert from_clean(full)["acme/1"]["sha256"] == "ab" * 32
+
+
+def test_diff_with_an_unreadable_side_is_unknown_not_zero() -> None:
+    base = snap("v1", partitions=None, clean=CLEAN, metrics=None)
+    head = snap("v2", partitions=PARTS, clean=CLEAN, metrics={"accuracy": 0.9})
+    d = diff_snapshots(base, head)
+    assert d["sources"]["acme"]["added"] is None and d["sources"]["acme"]["removed"] is None
+    assert d["sources"]["acme"]["partitions"] == {"base": None, "head": 2, "delta": None}
+    assert d["sources"]["acme"]["quarantined"] == {"base": 2, "head": 2, "delta": 0}
+    assert d["metrics"] is None and d["schema"] == {"partitions": None, "clean": None}
+
+
+def test_diff_counts_a_source_new_at_head_from_zero() -> None:
+    base = snap("v1", partitions={}, clean={}, metrics={}, partitions_from="partitions", clean_schema={})
+    head = snap(
+        "v2", partitions=PARTS, clean=CLEAN, metrics={}, partitions_from="partitions", clean_schema={}
+    )
+    d = diff_snapshots(base, head)
+    assert d["sources"]["acme"]["added"] == ["acme/1", "acme/2"]
+    assert d["sources"]["acme"]["rows"] == {"base": 0, "head": 15, "delta": 15}
+    assert d["schema"] == {
+        "partitions": {"acme": {"added": ["a"], "removed": [], "retyped": {}}},
+        "clean": {},
+    }

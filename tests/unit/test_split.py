@@ -12,7 +12,7 @@ from stages import ingest, split, validate
 from strata.config import IngestParams, SourceSpec, SplitParams, ValidateParams
 from strata.contract.keys import identity_hashes, on_test_side
 from strata.contract.spec import ColumnSpec, Contract, read_contract
-from strata.errors import SchemaError
+from strata.errors import ConfigError, SchemaError
 
 CONTRACT = Contract(
     target="label",
@@ -58,10 +58,11 @@ def test_rows_never_change_side_as_data_grows(tmp_path):
 
 
 def test_duplicate_keys_across_batches_keep_the_earliest_delivery(tmp_path):
-    counts, order, sides = build(tmp_path, {"d2.csv": csv([1, 2], "late"), "d1.csv": csv([1], "early")})
-    assert counts.duplicates == 1 and counts.rows_in == 3 and counts.train + counts.test == 2
+    files = {"d2.csv": csv([1, 2], "late"), "d1.csv": csv([1], "early"), "d3.csv": csv(range(100, 120))}
+    counts, order, sides = build(tmp_path, files)  # d3: rows enough for both sides
+    assert counts.duplicates == 1 and counts.rows_in == 23 and counts.train + counts.test == 22
     assert sides["1"][1] == "early" and sides["2"][1] == "late"
-    assert len(order) == 2
+    assert len(order) == 3
 
 
 @settings(max_examples=30, deadline=None)
@@ -85,3 +86,54 @@ def test_nothing_to_split_is_a_clear_error(tmp_path):
     (tmp_path / "clean").mkdir()
     with pytest.raises(SchemaError, match=r"no clean partitions to split"):
         split.run(PARAMS, tmp_path / "clean", tmp_path / "train.parquet", tmp_path / "test.parquet")
+
+
+@pytest.mark.parametrize(
+    ("fraction", "message"),
+    [
+        (
+            0.00001,
+            "split.test_fraction: 1e-05 leaves the test side empty (train 20, test 0 of 20 rows); each side "
+            "needs at least one row: raise split.test_fraction or deliver more rows",
+        ),
+        (0.99999, "split.test_fraction: 0.99999 leaves the train side empty (train 0, test 20 of 20 rows);"),
+    ],
+)
+def test_a_split_that_leaves_a_side_empty_is_refused_before_writing(tmp_path, fraction, message):
+    build(tmp_path, {"d1.csv": csv(range(20))})
+    before = {p: (tmp_path / p).read_bytes() for p in ("train.parquet", "test.parquet")}
+    with pytest.raises(ConfigError) as err:
+        split.run(SplitParams(seed=7, test_fraction=fraction), tmp_path / "clean", *split_outputs(tmp_path))
+    assert str(err.value).startswith(message)
+    assert {p: (tmp_path / p).read_bytes() for p in before} == before  # the last good split is kept
+
+
+def test_no_clean_rows_at_all_is_refused(tmp_path):
+    build(tmp_path, {"d1.csv": csv(range(20))})
+    (tmp_path / "landing" / "s" / "d1.csv").write_text("id,label\n1,\n")  # the only row is now quarantined
+    params = IngestParams(landing="landing", sources=(SourceSpec(name="s", kind="files", path="s"),))
+    ingest.run(params, tmp_path / "landing", tmp_path / "partitions", tmp_path / "cache.json")
+    validate.run(
+        ValidateParams(contract=CONTRACT), tmp_path / "partitions", tmp_path / "clean", tmp_path / "q"
+    )
+    with pytest.raises(
+        SchemaError, match=r"clean: no clean rows to split \(every delivered row was quarantined"
+    ):
+        split.run(PARAMS, tmp_path / "clean", *split_outputs(tmp_path))
+
+
+def split_outputs(tmp_path):
+    return tmp_path / "train.parquet", tmp_path / "test.parquet"
+
+
+@pytest.mark.parametrize("cut", [0, 100])
+def test_an_unreadable_clean_partition_is_one_line(tmp_path, cut):
+    build(tmp_path, {"d1.csv": csv(range(20)), "d2.csv": csv(range(20, 40))})
+    part = sorted((tmp_path / "clean" / "s").glob("*.parquet"))[cut // 100]
+    part.write_bytes(part.read_bytes()[:cut])
+    with pytest.raises(SchemaError) as err:
+        split.run(PARAMS, tmp_path / "clean", *split_outputs(tmp_path))
+    assert str(err.value).startswith(f"{part}: unreadable clean partition (")
+    assert str(err.value).endswith(
+        f"); delete it and run validate again, or `dvc checkout {tmp_path / 'clean'}`"
+    )

@@ -224,7 +224,39 @@ def test_cli_edge_turns_storage_errors_into_one_line(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["storage", "use", "reviewer", "--repo", str(tmp_path)])
     assert result.exit_code == 1
-    assert "strata storage use: error: no server is running here: `strata storage up` first" in result.output
+    assert result.output == (
+        f"strata storage use: error: no server is running here ({tmp_path.resolve()}): start one with "
+        "`strata storage up`, or join the one another clone on this machine started: "
+        "`strata storage use reviewer --join /path/to/that/clone`\n"
+    )
     result = CliRunner().invoke(app, ["storage", "policies", "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p" / "reviewer.json").exists()
+
+
+def test_join_needs_a_running_server_in_the_other_clone(tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    with pytest.raises(
+        StorageError, match=rf"^--join {theirs}: no server state in {theirs}/.strata/storage.json$"
+    ):
+        storage.use("reviewer", mine, join=theirs)
+    port = s3server.free_port()  # nothing listens there
+    storage.State(2**22 + 1, port, f"http://127.0.0.1:{port}", 14, "roles.yaml").save(theirs)
+    with pytest.raises(StorageError, match=rf"its server http://127.0.0.1:{port} is not running"):
+        storage.use("reviewer", mine, join=theirs)
+    assert not (mine / ".strata").exists()
+
+
+@pytest.mark.parametrize(
+    ("out", "dvcfile", "message"),
+    [
+        ("data/landing/mine", "data/landing/mine.dvc",
+         "output 'data/landing/mine' (data/landing/mine.dvc) names no storage tier: track it with "
+         "`strata storage add data/landing/mine --tier raw` (or add `remote: raw` to its out in "
+         "data/landing/mine.dvc)"),
+        ("eval/x", "dvc.yaml", "output 'eval/x' (dvc.yaml) names no storage tier: add `remote: raw|shared` "
+         "to it in dvc.yaml"),
+    ],
+)  # fmt: skip
+def test_untiered_output_says_how_to_tier_it(out: str, dvcfile: str, message: str) -> None:
+    assert remotes.untiered_message(out, dvcfile) == message

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stages import ingest, validate
-from strata.config import IngestParams, SourceSpec, ValidateParams
+from strata.config import ExecutorParams, IngestParams, SourceSpec, ValidateParams
 from strata.contract.spec import ColumnSpec, Contract
 from strata.errors import SchemaError
 from tests.helpers.trees import tree
@@ -37,9 +37,9 @@ def partitions(tmp_path):
     return tmp_path / "partitions"
 
 
-def run(partitions, out, **kwargs):
+def run(partitions, out, executor=None, **kwargs):
     params = ValidateParams(contract=kwargs.pop("contract", CONTRACT), chunk_rows=2, **kwargs)
-    return validate.run(params, partitions, out / "clean", out / "quarantine")
+    return validate.run(params, partitions, out / "clean", out / "quarantine", executor)
 
 
 def test_every_row_is_accounted_for_and_bad_rows_keep_their_reason(partitions, tmp_path):
@@ -57,9 +57,9 @@ def test_every_row_is_accounted_for_and_bad_rows_keep_their_reason(partitions, t
     }
     rows = pq.read_table(tmp_path / "quarantine" / bad["files"]["quarantine"]).to_pylist()
     assert sorted((r["_row"], r["reason"]) for r in rows) == [
-        (0, "unparseable float in 'w': 'abc'"),
-        (1, "out of range in 'w': 500 > max 100; not allowed in 'label': 'c'"),
-        (5, "malformed row: 1,12,5,a"),  # rows the CSV parser cannot split come last
+        (0, "malformed row: line 2: 1,12,5,a"),  # a row the CSV parser cannot split keeps its number
+        (1, "unparseable float in 'w': 'abc'"),
+        (2, "out of range in 'w': 500 > max 100; not allowed in 'label': 'c'"),
     ]
     clean = pq.read_table(tmp_path / "clean" / bad["files"]["clean"])
     assert clean.column("id").to_pylist() == ["4", "5"]
@@ -89,8 +89,87 @@ def test_missing_required_column_fails_before_writing_anything(partitions, tmp_p
     assert not (tmp_path / "clean").exists() and not (tmp_path / "quarantine").exists()
 
 
-def test_parallel_workers_write_the_same_bytes(partitions, tmp_path, monkeypatch):
-    run(partitions, tmp_path / "serial", workers=1)
-    monkeypatch.setattr(validate, "PARALLEL_MIN_ROWS", 0)
-    run(partitions, tmp_path / "parallel", workers=2)
+def test_parallel_workers_write_the_same_bytes(partitions, tmp_path):
+    run(partitions, tmp_path / "serial", ExecutorParams(workers=1))
+    run(partitions, tmp_path / "parallel", ExecutorParams(workers=2))
     assert tree(tmp_path / "parallel") == tree(tmp_path / "serial")
+
+
+def ingest_files(tmp_path, files):
+    landing = tmp_path / "landing"
+    (landing / "s").mkdir(parents=True)
+    for name, data in files.items():
+        (landing / "s" / name).write_bytes(data)
+    params = IngestParams(landing="landing", sources=(SourceSpec(name="s", kind="files", path="s"),))
+    ingest.run(params, landing, tmp_path / "partitions", tmp_path / "cache.json")
+    return tmp_path / "partitions"
+
+
+def accounting(entries):
+    return sorted(
+        (e["batches"][0], e["rows_in"], e["clean"], e["quarantined"], e["duplicates"])
+        for e in entries.values()
+    )
+
+
+def parquet_bytes(table):
+    import io
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def test_a_dataset_without_bad_rows_still_has_a_quarantine_output(tmp_path):
+    parts = ingest_files(tmp_path, {"1.csv": b"id,w,label\n1,2,a\n2,3,b\n"})
+    plan, entries = run(parts, tmp_path)
+    assert accounting(entries) == [("1.csv", 2, 2, 0, 0)]
+    assert (tmp_path / "quarantine").is_dir() and list((tmp_path / "quarantine").iterdir()) == []
+
+
+def test_a_dataset_where_every_row_is_bad_has_an_empty_clean_file(tmp_path):
+    parts = ingest_files(tmp_path, {"1.csv": b"id,w,label\n1,abc,a\n2,3,zzz\n,1,a\n"})
+    _, entries = run(parts, tmp_path)
+    assert accounting(entries) == [("1.csv", 3, 0, 3, 0)]
+    (entry,) = entries.values()
+    assert pq.read_table(tmp_path / "clean" / entry["files"]["clean"]).num_rows == 0
+    assert pq.read_table(tmp_path / "quarantine" / entry["files"]["quarantine"]).num_rows == 3
+
+
+def test_empty_batches_of_every_format_complete_with_zero_rows(tmp_path):
+    import pyarrow as pa
+
+    empty_parquet = parquet_bytes(
+        pa.table({"id": pa.array([], pa.string()), "label": pa.array([], pa.string())})
+    )
+    files = {
+        "header.csv": b"id,w,label\n",
+        "none.jsonl": b"",
+        "blank.jsonl": b"\n\n",
+        "e.parquet": empty_parquet,
+    }
+    parts = ingest_files(tmp_path, files)
+    partitions = json.loads((parts / "manifest.json").read_text())["datums"]
+    assert sorted((e["batches"][0], e["rows"], e["columns"]) for e in partitions.values()) == [
+        ("blank.jsonl", 0, []),
+        ("e.parquet", 0, ["id", "label"]),
+        ("header.csv", 0, ["id", "w", "label"]),
+        ("none.jsonl", 0, []),
+    ]
+    assert all(pq.read_table(parts / e["files"]["partition"]).num_rows == 0 for e in partitions.values())
+    plan, entries = run(parts, tmp_path)
+    assert accounting(entries) == [(name, 0, 0, 0, 0) for name in sorted(files)]
+    assert plan.summary() == "4 datums processed, 0 skipped, 0 removed"
+    for entry in entries.values():
+        assert pq.read_table(tmp_path / "clean" / entry["files"]["clean"]).num_rows == 0
+
+
+def test_threads_inside_a_datum_change_no_byte(partitions, tmp_path, monkeypatch):
+    from strata.contract import engine
+
+    monkeypatch.setattr(engine, "PARALLEL_ROWS", 10**9)
+    run(partitions, tmp_path / "one-thread")
+    monkeypatch.setattr(engine, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    run(partitions, tmp_path / "threads")
+    assert tree(tmp_path / "threads") == tree(tmp_path / "one-thread")

@@ -1,0 +1,173 @@
+"""strata.executor: one interface for inline, a local process pool and dask; order, retries, lost workers,
+workers that die with their parent, and the params that choose it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from strata import executor as ex
+from strata.config import ExecutorParams
+from strata.errors import ConfigError, SchemaError
+from strata.executor import backends
+from strata.typed import build
+from tests.helpers import procs, tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ["inline", "local", "dask"]
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """One dask LocalCluster (2 worker processes) for this module's dask tests, reached by its address."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=40)
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def params_for(kind: str, scheduler: str = "", **kwargs) -> ExecutorParams:
+    if kind == "dask":
+        return ExecutorParams(kind="dask", address=scheduler, **kwargs)
+    return ExecutorParams(workers=1 if kind == "inline" else 2, **kwargs)
+
+
+def jobs(n: int, *args) -> list[ex.Job]:
+    return [ex.Job(f"s/{i}", (*args, i) if args else (i,)) for i in range(n)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_results_come_in_job_order_whatever_runs_them(kind, request):
+    scheduler = request.getfixturevalue("scheduler") if kind == "dask" else ""
+    out = list(ex.run(tasks.square, jobs(9), params_for(kind, scheduler), "t"))
+    assert [(job.label, result) for job, result in out] == [(f"s/{i}", i * i) for i in range(9)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_failing_datum_is_retried_then_named_with_its_last_error(kind, request, tmp_path):
+    scheduler = request.getfixturevalue("scheduler") if kind == "dask" else ""
+    two_failures = [ex.Job("s/a", (str(tmp_path), "a", 2)), ex.Job("s/b", (str(tmp_path), "b", 0))]
+    done = list(ex.run(tasks.flaky, two_failures, params_for(kind, scheduler, retries=2), "t"))
+    assert [r for _, r in done] == ["a", "b"] and (tmp_path / "a").read_text() == "3"
+    (tmp_path / "a").unlink()
+    with pytest.raises(
+        ex.DatumFailed,
+        match=r"^datum s/a: failed 2 times; last error: RuntimeError: injected failure 2 second line$",
+    ):
+        list(ex.run(tasks.flaky, two_failures, params_for(kind, scheduler, retries=1), "t"))
+
+
+@pytest.mark.parametrize("kind", ["inline", "local"])
+def test_a_data_error_stops_at_once_without_retries(kind):
+    with pytest.raises(SchemaError, match=r"^x.csv: missing required column 'w'$"):
+        list(ex.run(tasks.bad_data, [ex.Job("s/x", ("x.csv",))], params_for(kind, retries=5), "t"))
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_a_worker_killed_mid_run_loses_and_duplicates_no_datum(kind, tmp_path, monkeypatch):
+    monkeypatch.setenv(ex.KILL_WORKER_ENV, str(tmp_path / "killed"))  # the first task kills its worker
+    out = list(ex.run(tasks.pid, [ex.Job(f"s/{i}", (str(i),)) for i in range(8)], params_for(kind), "t"))
+    assert (tmp_path / "killed").exists()
+    assert [label for label, _ in (r for _, r in out)] == [str(i) for i in range(8)]
+
+
+PARENT = """
+import sys
+from strata import executor as ex
+from strata.config import ExecutorParams
+from tests.helpers import tasks
+jobs = [ex.Job(str(i), (sys.argv[1], str(i))) for i in range(4)]
+for _ in ex.run(tasks.stay, jobs, ExecutorParams(kind=sys.argv[2], workers=2), "t"):
+    pass
+"""
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_workers_die_with_their_parent_even_by_sigkill(kind, tmp_path):
+    token = uuid.uuid4().hex
+    env = {**os.environ, procs.MARK: token, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path), kind], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.iterdir())) < 2 and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(list(tmp_path.iterdir())) == 2, "the two workers never started their tasks"
+        workers = {int(p.read_text()) for p in tmp_path.iterdir()}
+        assert workers <= {p.pid for p in procs.marked(token)}
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    assert procs.survivors(token) == []
+
+
+def test_small_runs_stay_in_process_and_explicit_workers_get_a_pool():
+    small = jobs(3)
+    assert isinstance(ex.open_backend(ExecutorParams(), small), backends.Inline)
+    assert isinstance(ex.open_backend(ExecutorParams(workers=1), small), backends.Inline)
+    big = [ex.Job(f"s/{i}", (), weight=ex.PARALLEL_MIN_BYTES) for i in range(2)]
+    for params, workers in ((ExecutorParams(workers=2), 2), (ExecutorParams(workers=8), 2)):
+        pool = ex.open_backend(params, big)
+        assert isinstance(pool, backends.LocalPool) and pool.workers == workers
+        pool.close()
+
+
+def test_blobs_travel_as_paths_only_to_workers_that_share_the_disk(tmp_path):
+    (tmp_path / "f").write_bytes(b"bytes")
+    blob = ex.Blob(path=str(tmp_path / "f"), size=5)
+    assert blob.resolve(shares_disk=True) == blob
+    assert blob.resolve(shares_disk=False) == ex.Blob(data=b"bytes", size=5)
+    fetched = ex.Blob(size=5, fetch=lambda: b"remote").resolve(shares_disk=True)
+    assert fetched == ex.Blob(data=b"remote", size=6) and fetched.fetch is None
+    with ex.Blob(data=b"abc").local(".csv") as local:
+        assert local.suffix == ".csv" and local.read_bytes() == b"abc"
+    assert not local.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"kind": "spark"}, r"^p:executor.kind: 'spark' is not one of local, dask$"),
+        ({"workers": -1}, r"^p:executor.workers: must be between 0 and 4096, got -1$"),
+        ({"retries": 11}, r"^p:executor.retries: must be between 0 and 10, got 11$"),
+        ({"address": "tcp://h:1"}, r"^p:executor.address: only a 'dask' executor connects to an address$"),
+        ({"kind": "dask", "address": "a b"}, r"^p:executor.address: 'a b' is not a scheduler address"),
+        ({"threads": 2}, r"^p:executor: unknown key 'threads' \(allowed: address, kind, retries, workers\)$"),
+    ],
+)
+def test_executor_params_are_checked_with_their_key_path(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        build(ExecutorParams, raw, "p:executor")
+
+
+def test_an_unreachable_scheduler_is_one_line(monkeypatch):
+    monkeypatch.setattr(backends, "CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(ex.ExecutorError, match=r"^executor.address: cannot reach tcp://127.0.0.1:9: "):
+        list(ex.run(tasks.square, jobs(1), ExecutorParams(kind="dask", address="tcp://127.0.0.1:9"), "t"))
+
+
+def test_a_worker_running_other_code_refuses_the_task():
+    with pytest.raises(
+        ex.ExecutorError, match=r"^a worker runs other code than this client \(stages.validate: "
+    ):
+        ex._call(tasks.square, (3,), "stages.validate", "0" * 16, True)
+    assert ex._call(tasks.square, (3,), "stages.validate", ex._worker_code("stages.validate"), True) == 9
+
+
+def test_a_blob_can_be_a_url_the_worker_reads_itself():
+    import fsspec
+
+    with fsspec.open("memory://strata-test/batch.csv", "wb") as out:
+        out.write(b"id\n1\n")
+    blob = ex.Blob(url="memory://strata-test/batch.csv")
+    assert blob.resolve(shares_disk=False) == blob  # a URL travels as is
+    with blob.local(".csv") as local:
+        assert local.read_bytes() == b"id\n1\n"
+    assert blob.open().read() == b"id\n1\n"
