@@ -18,6 +18,7 @@ from typing import Any
 from strata.serving.scoring import Outcome, Prepared, score_prepared
 
 Job = tuple[Prepared, "asyncio.Future[list[dict[str, Any]]]"]
+SETTLE_TICKS = 2  # event-loop turns a batch waits for requests already received but not yet started
 
 
 class Batcher:
@@ -86,12 +87,17 @@ class Batcher:
         jobs = [self._queue.popleft()]
         events = jobs[0][0].size
         deadline = loop.time() + self.window
+        settle = SETTLE_TICKS
         while events < self.max_events:
             if self._queue:
                 jobs.append(self._queue.popleft())
                 events += jobs[-1][0].size
                 continue
             remaining = deadline - loop.time()
+            if self.arriving <= 0 and settle and remaining > 0:
+                settle -= 1  # let requests the transport has just received start (and count as arriving)
+                await asyncio.sleep(0)
+                continue
             if self.arriving <= 0 or remaining <= 0:
                 break
             self._wake.clear()

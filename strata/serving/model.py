@@ -35,6 +35,8 @@ class Loaded:
     path: str
     inputs: tuple[tuple[str, str], ...]
     classes: tuple[str, ...]
+    # (request column names, source, where) -> door.for_input's answer or its error (strata.serving.scoring)
+    columns_cache: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def version(self) -> str:

@@ -126,6 +126,16 @@ def test_a_required_column_absent_from_the_request_refuses_it_whole(
     assert str(exc.value) == message
 
 
+def test_a_refused_column_set_is_refused_again_with_a_fresh_error(loaded: Loaded) -> None:
+    events = [{k: v for k, v in EVENT.items() if k != "ts"}]
+    errors = []
+    for _ in range(2):  # the second answer comes from the per-model cache of column sets
+        with pytest.raises(SchemaError) as exc:
+            scoring.prepare(loaded, events, "", "request")
+        errors.append(exc.value)
+    assert str(errors[0]) == str(errors[1]) and errors[0] is not errors[1]
+
+
 def test_reserved_column_names_are_refused(loaded: Loaded) -> None:
     with pytest.raises(SourceError, match="column name '_row' is reserved by strata"):
         scoring.prepare(loaded, [EVENT | {"_row": 1}], "", "request")
