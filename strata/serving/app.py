@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import sys
 import time
@@ -44,7 +45,7 @@ DRAIN_BYTES = 64 << 20  # after a 413, read and drop at most this much (or 4x th
 class Limits:
     max_body: int = 10 * 1024 * 1024
     body_timeout: float = 10.0
-    batch_window: float = 0.002
+    batch_window: float = 0.005
     max_batch_events: int = 256
 
 
@@ -184,9 +185,12 @@ class Service:
         return answer(status, {"error": message}, close)
 
 
-def create_app(holder: ModelHolder, limits: Limits, echo: bool = False) -> Observed:
+def create_app(
+    holder: ModelHolder, limits: Limits, echo: bool = False, on_ready: Callable[[], None] = lambda: None
+) -> Observed:
     """The app around ``holder``; ``echo`` answers /predict with the parsed events, without the model (the
-    benchmark's floor: the same stack, body limits and JSON, no contract and no model)."""
+    benchmark's floor: the same stack, body limits and JSON, no contract and no model). ``on_ready`` runs
+    when the server starts, once it handles signals itself."""
     service = Service(holder, limits)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
@@ -207,7 +211,7 @@ def create_app(holder: ModelHolder, limits: Limits, echo: bool = False) -> Obser
         description="Scores events with the model trained by the strata pipeline, through its data contract.",
         redoc_url=None,
         exception_handlers={HTTPException: not_found, RequestValidationError: bad_query, Exception: crash},
-        lifespan=_lifespan(service),
+        lifespan=_lifespan(service, on_ready),
     )
 
     @app.post("/predict", include_in_schema=False)
@@ -243,15 +247,16 @@ def create_app(holder: ModelHolder, limits: Limits, echo: bool = False) -> Obser
 
     app.openapi = document  # type: ignore[method-assign]
     app.state.service = service
-    return Observed(app, service)
+    return Observed(app, service, echo)
 
 
-def _lifespan(service: Service) -> Any:
+def _lifespan(service: Service, on_ready: Callable[[], None]) -> Any:
     import contextlib
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         service.metrics.serving(service.holder.current.summary())
+        on_ready()
         yield
         await service.batcher.close()
 
@@ -261,8 +266,8 @@ def _lifespan(service: Service) -> Any:
 class Observed:
     """ASGI wrapper: one log line and the request metrics for every HTTP request, whatever it ends in."""
 
-    def __init__(self, app: FastAPI, service: Service) -> None:
-        self.app, self.service = app, service
+    def __init__(self, app: FastAPI, service: Service, echo: bool = False) -> None:
+        self.app, self.service, self.echo = app, service, echo
         self.state = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -279,7 +284,10 @@ class Observed:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_note)
+            if scope["method"] == "POST" and scope["path"] == "/predict":
+                await self._predict(scope, receive, send_and_note)
+            else:
+                await self.app(scope, receive, send_and_note)
         finally:
             seconds = time.perf_counter() - started
             self.service.metrics.request(scope["path"], scope["method"], status, seconds)
@@ -295,6 +303,16 @@ class Observed:
                 client=f"{client[0]}:{client[1]}" if client else None,
                 **note,
             )
+
+    async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /predict straight to the service: the hot path skips FastAPI's routing and dependency
+        machinery (a third of the stack's time per request); the FastAPI route stays for docs and 405s."""
+        try:
+            response = await self.service.predict(Request(scope, receive), self.echo)
+        except Exception:  # a bug, not the client's mistake: a JSON 500, the trace in the log
+            logging.getLogger("uvicorn.error").exception("POST /predict failed")
+            response = answer(500, {"error": "internal error (see the server log)"})
+        await response(scope, receive, send)
 
     def refused(self, status: int, message: str) -> None:
         """A request the HTTP protocol refused before the app saw it (strata.serving.protocol)."""

@@ -3,8 +3,10 @@
 A model call costs about the same for 1 row as for 100 (the Pipeline's per-call overhead dominates), so
 under load the server scores whatever has queued up meanwhile in one call, and each request still gets its
 own answer. The batch closes when it holds ``max_events`` events, when ``window`` seconds have passed since
-its first request, or as soon as no other request is on its way (bodies still arriving): a lone client never
-waits for the window. Scoring runs on one worker thread, so the event loop keeps reading requests meanwhile.
+its first request, or as soon as no other request is on its way: none is still reading its body, and the
+batch is as big as the last one (concurrent clients answered together send again together, so under load
+batches stay big and model calls few). A lone client never waits for the window. Scoring runs on one
+worker thread, so the event loop keeps reading requests meanwhile.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Batcher:
     ) -> None:
         self.window, self.max_events = window, max_events
         self.observe, self.score = observe, score
+        self._last = 0  # events in the last batch
         self.arriving = 0  # requests whose body is still being read: the batch may wait for them
         self._queue: collections.deque[Job] = collections.deque()
         self._wake = asyncio.Event()
@@ -98,11 +101,14 @@ class Batcher:
                 settle -= 1  # let requests the transport has just received start (and count as arriving)
                 await asyncio.sleep(0)
                 continue
-            if self.arriving <= 0 or remaining <= 0:
+            # Wait (within the window) while a started request is still reading its body, or while this
+            # batch is smaller than the last one: under load, the clients just answered send again now.
+            if remaining <= 0 or (self.arriving <= 0 and events >= self._last):
                 break
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), remaining)
             except TimeoutError:
                 break
+        self._last = events
         return jobs

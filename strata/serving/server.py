@@ -50,7 +50,7 @@ class Settings:
     max_body: int = 10 * 1024 * 1024
     header_timeout: float = 5.0
     body_timeout: float = 10.0
-    batch_window_ms: float = 2.0
+    batch_window_ms: float = 5.0  # a model call costs ~10-30 ms whatever its size: waiting 5 ms for more pays
     max_batch: int = 256
     backlog: int = 2048
     echo: bool = False  # bench only: /predict echoes the events, no contract, no model
@@ -103,13 +103,13 @@ def bind(settings: Settings) -> socket.socket:
     return sock
 
 
-def build_app(settings: Settings, loaded: Loaded) -> Observed:
+def build_app(settings: Settings, loaded: Loaded, on_ready: Callable[[], None] = lambda: None) -> Observed:
     """The ASGI app around a checked model; also points the HTTP protocol's refusals at its log/metrics."""
     from strata.serving.app import create_app
     from strata.serving.model import ModelHolder
     from strata.serving.protocol import StrataHttpProtocol
 
-    app = create_app(ModelHolder(loaded), settings.limits(), echo=settings.echo)
+    app = create_app(ModelHolder(loaded), settings.limits(), settings.echo, on_ready)
     StrataHttpProtocol.header_timeout = settings.header_timeout
     StrataHttpProtocol.observe = staticmethod(app.refused)
     return app
@@ -182,13 +182,23 @@ def run(settings: Settings, sock: socket.socket, loaded: Loaded) -> None:
         )
 
     _configure_logging()
-    # uvicorn re-raises the signal that stopped it once it has finished, to the handler found at start:
-    # a no-op here, so the command returns (exit 0) instead of dying by that signal.
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopping: list[Any] = []  # a signal came before uvicorn handled them; then the uvicorn server
+
+    def early(signum: int, _frame: Any) -> None:
+        """A signal before uvicorn handles them (or the one it re-raises when done, to the handler it
+        found): stop the server if it is starting, and return (exit 0) rather than die by the signal."""
+        stopping.append(signum)
+        for server in stopping:
+            if isinstance(server, uvicorn.Server):
+                server.should_exit = True
+
+    previous = {sig: signal.signal(sig, early) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if settings.workers == 1:
-            listening()
-            uvicorn.Server(uvicorn_config(settings, build_app(settings, loaded))).run(sockets=[sock])
+            server = uvicorn.Server(uvicorn_config(settings, build_app(settings, loaded, listening)))
+            server.should_exit = bool(stopping)
+            stopping.append(server)
+            server.run(sockets=[sock])
         else:
             with tempfile.TemporaryDirectory(prefix="strata-metrics-") as metrics_dir:
                 os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -237,8 +247,8 @@ def command(
     header_timeout: Annotated[float, typer.Option(help="seconds a client has to send its headers")] = 5.0,
     body_timeout: Annotated[float, typer.Option(help="seconds a client has to send its whole body")] = 10.0,
     batch_window_ms: Annotated[
-        float, typer.Option(help="how long a micro-batch waits for requests still arriving (0 = never)")
-    ] = 2.0,
+        float, typer.Option(help="longest a micro-batch waits for concurrent requests still arriving")
+    ] = 5.0,
     max_batch: Annotated[int, typer.Option(help="most events scored in one model call")] = 256,
     backlog: Annotated[int, typer.Option(help="connections the kernel queues before accepting")] = 2048,
 ) -> None:

@@ -56,7 +56,7 @@ def test_a_batch_closes_at_max_events() -> None:
     score = Recorder()
 
     async def go() -> None:
-        batcher = Batcher(HOUR, 4, score=score)
+        batcher = Batcher(0.05, 4, score=score)  # e waits out the 50 ms window for a batch as big as the last
         await asyncio.gather(*(batcher.submit(Job(n, 2)) for n in "abcde"))  # type: ignore[arg-type]
         await batcher.close()
 
@@ -93,6 +93,25 @@ def test_the_batch_waits_for_a_request_still_arriving() -> None:
 
     run(go())
     assert score.calls == [["a", "b"]]
+
+
+def test_under_load_a_batch_waits_for_as_many_events_as_the_last_one() -> None:
+    """Concurrent clients answered together send again together: the next batch waits for them."""
+    score = Recorder()
+
+    async def go() -> None:
+        batcher = Batcher(HOUR, 100, score=score)
+        await asyncio.gather(*(batcher.submit(Job(n)) for n in "abc"))  # type: ignore[arg-type]
+
+        async def later(name: str) -> Any:
+            await asyncio.sleep(0.01)
+            return await batcher.submit(Job(name))  # type: ignore[arg-type]
+
+        await asyncio.gather(batcher.submit(Job("d")), later("e"), later("f"))  # type: ignore[arg-type]
+        await batcher.close()
+
+    run(go())
+    assert score.calls == [["a", "b", "c"], ["d", "e", "f"]]
 
 
 def test_a_request_that_never_arrives_costs_at_most_the_window() -> None:
