@@ -148,8 +148,15 @@ class Service:
         self.metrics.scored(outcome.model_calls, scored, dict(outcome.rejected), rows)
 
     async def predict(self, request: Request, echo: bool = False) -> Response:
-        note = request.scope.setdefault("strata", {})
+        """POST /predict; raises _Gone when the client disconnected before its body arrived."""
         self.batcher.arrive()
+        try:
+            return await self._predict(request, echo)
+        finally:
+            self.batcher.answered()
+
+    async def _predict(self, request: Request, echo: bool) -> Response:
+        note = request.scope.setdefault("strata", {})
         try:
             body = await read_body(request.scope, request.receive, self.limits)
             note["bytes"] = len(body)
@@ -275,7 +282,7 @@ class Observed:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status = 499  # nginx's "client closed the request", if nothing is sent
 
         async def send_and_note(message: MutableMapping[str, Any]) -> None:
             nonlocal status
@@ -309,6 +316,9 @@ class Observed:
         machinery (a third of the stack's time per request); the FastAPI route stays for docs and 405s."""
         try:
             response = await self.service.predict(Request(scope, receive), self.echo)
+        except _Gone:  # nobody to answer
+            scope.setdefault("strata", {})["error"] = "client disconnected before its body arrived"
+            return
         except Exception:  # a bug, not the client's mistake: a JSON 500, the trace in the log
             logging.getLogger("uvicorn.error").exception("POST /predict failed")
             response = answer(500, {"error": "internal error (see the server log)"})

@@ -4,9 +4,11 @@ A model call costs about the same for 1 row as for 100 (the Pipeline's per-call 
 under load the server scores whatever has queued up meanwhile in one call, and each request still gets its
 own answer. The batch closes when it holds ``max_events`` events, when ``window`` seconds have passed since
 its first request, or as soon as no other request is on its way: none is still reading its body, and the
-batch is as big as the last one (concurrent clients answered together send again together, so under load
-batches stay big and model calls few). A lone client never waits for the window. Scoring runs on one
-worker thread, so the event loop keeps reading requests meanwhile.
+batch holds as many requests as were in flight at once since the last batch closed. That count is the
+number of concurrent clients: those just answered send again within a millisecond or two, and waiting for
+them keeps them all in one model call (otherwise they split into groups that alternate, each paying a
+model call). A lone client never waits. Scoring runs on one worker thread, so the event loop keeps reading
+requests meanwhile.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ class Batcher:
     ) -> None:
         self.window, self.max_events = window, max_events
         self.observe, self.score = observe, score
-        self._last = 0  # events in the last batch
         self.arriving = 0  # requests whose body is still being read: the batch may wait for them
+        self.in_flight = 0  # requests started and not answered yet
+        self._peak = 0  # most requests in flight at once since the last batch closed
         self._queue: collections.deque[Job] = collections.deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -45,11 +48,17 @@ class Batcher:
     def arrive(self) -> None:
         """A request started: its events may join the batch being collected."""
         self.arriving += 1
+        self.in_flight += 1
+        self._peak = max(self._peak, self.in_flight)
 
     def arrived(self) -> None:
-        """That request was submitted, or failed: no need to wait for it any more."""
+        """That request was submitted, or failed: no need to wait for its body any more."""
         self.arriving -= 1
         self._wake.set()
+
+    def answered(self) -> None:
+        """That request has its answer (or its error)."""
+        self.in_flight -= 1
 
     async def submit(self, prepared: Prepared) -> list[dict[str, Any]]:
         """The answers for this request's events, once its batch is scored."""
@@ -101,14 +110,14 @@ class Batcher:
                 settle -= 1  # let requests the transport has just received start (and count as arriving)
                 await asyncio.sleep(0)
                 continue
-            # Wait (within the window) while a started request is still reading its body, or while this
-            # batch is smaller than the last one: under load, the clients just answered send again now.
-            if remaining <= 0 or (self.arriving <= 0 and events >= self._last):
+            # Wait (within the window) while a started request is still reading its body, or while the
+            # batch has fewer requests than were in flight at once: those clients are about to send again.
+            if remaining <= 0 or (self.arriving <= 0 and len(jobs) >= self._peak):
                 break
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), remaining)
             except TimeoutError:
                 break
-        self._last = events
+        self._peak = self.in_flight
         return jobs

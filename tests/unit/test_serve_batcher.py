@@ -95,23 +95,30 @@ def test_the_batch_waits_for_a_request_still_arriving() -> None:
     assert score.calls == [["a", "b"]]
 
 
-def test_under_load_a_batch_waits_for_as_many_events_as_the_last_one() -> None:
-    """Concurrent clients answered together send again together: the next batch waits for them."""
+def test_a_batch_waits_for_the_clients_in_flight_since_the_last_one() -> None:
+    """Clients answered together send again a moment apart: the next batch waits for all of them, instead of
+    splitting them into groups that each pay a model call."""
     score = Recorder()
 
     async def go() -> None:
-        batcher = Batcher(HOUR, 100, score=score)
-        await asyncio.gather(*(batcher.submit(Job(n)) for n in "abc"))  # type: ignore[arg-type]
+        batcher = Batcher(1.0, 100, score=score)  # e and f come 10 and 20 ms after d: well within 1 s
 
-        async def later(name: str) -> Any:
-            await asyncio.sleep(0.01)
-            return await batcher.submit(Job(name))  # type: ignore[arg-type]
+        async def client(name: str, delay: float) -> Any:
+            await asyncio.sleep(delay)
+            batcher.arrive()  # what the app does around each request
+            batcher.arrived()
+            try:
+                return await batcher.submit(Job(name))  # type: ignore[arg-type]
+            finally:
+                batcher.answered()
 
-        await asyncio.gather(batcher.submit(Job("d")), later("e"), later("f"))  # type: ignore[arg-type]
+        await asyncio.gather(client("a", 0), client("b", 0), client("c", 0))  # 3 in flight at once
+        await asyncio.gather(client("d", 0), client("e", 0.01), client("f", 0.02))
+        await asyncio.gather(client("g", 0))  # alone: waits out the window once for d, e, f, then scores
         await batcher.close()
 
     run(go())
-    assert score.calls == [["a", "b", "c"], ["d", "e", "f"]]
+    assert score.calls == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
 
 
 def test_a_request_that_never_arrives_costs_at_most_the_window() -> None:
