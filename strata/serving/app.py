@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -263,6 +264,11 @@ def _lifespan(service: Service, on_ready: Callable[[], None]) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         service.metrics.serving(service.holder.current.summary())
+        # Everything loaded so far (libraries, the model) lives as long as the server: moved out of the
+        # garbage collector's reach, a full collection no longer walks it. Those collections paused a
+        # request now and then by 50-100 ms (p99 at 64 clients: 160-180 ms before, 90-100 ms after).
+        gc.collect()
+        gc.freeze()
         on_ready()
         yield
         await service.batcher.close()
