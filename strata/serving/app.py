@@ -163,13 +163,14 @@ class Service:
             note["bytes"] = len(body)
             source = request.query_params.get("source", "")
             loaded = self.holder.current
+            kind = (header(request.scope, b"content-type") or b"").decode("latin-1")
             if len(body) <= INLINE_BYTES:
-                events, single = parse_events(body)
+                events, single = parse_events(body, kind)
             else:
-                events, single = await asyncio.to_thread(parse_events, body)
+                events, single = await asyncio.to_thread(parse_events, body, kind)
             note["events"] = len(events)
             if echo:
-                return answer(200, {"predictions": events})
+                return answer(200, {"predictions": [getattr(e, "text", e) for e in events]})
             if len(body) <= INLINE_BYTES:
                 prepared = scoring.prepare(loaded, events, source, "request")
             else:
@@ -180,7 +181,10 @@ class Service:
             return self.refuse(note, 400, " ".join(str(exc).split()))
         finally:
             self.batcher.arrived()
-        answers = await self.batcher.submit(prepared) if prepared.size else []
+        try:
+            answers = await self.batcher.submit(prepared) if prepared.size else []
+        except StrataError as exc:  # refused once scored alone (see scoring.score_prepared)
+            return self.refuse(note, 400, " ".join(str(exc).split()))
         rejected = [a["error"] for a in answers if "error" in a]
         note["rejected"] = len(rejected)
         if single and rejected:

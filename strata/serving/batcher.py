@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from strata.errors import SchemaError
 from strata.serving.scoring import Outcome, Prepared, score_prepared
 
 Job = tuple[Prepared, "asyncio.Future[list[dict[str, Any]]]"]
@@ -90,8 +91,12 @@ class Batcher:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), answers in zip(jobs, outcome.answers, strict=True):
-                if not future.done():
+            for i, ((_, future), answers) in enumerate(zip(jobs, outcome.answers, strict=True)):
+                if future.done():
+                    continue
+                if i in outcome.errors:  # this request alone could not be scored: its client's 400
+                    future.set_exception(SchemaError(outcome.errors[i]))
+                else:
                     future.set_result(answers)
             self.observe(outcome, sum(p.size for p in requests))
 

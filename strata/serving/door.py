@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from strata.contract.columns import resolve_columns
-from strata.contract.engine import split_malformed, validate_batch
-from strata.contract.spec import MALFORMED, REASON, ROW
+from strata.contract.engine import Validated, split_malformed, validate_batch
+from strata.contract.spec import MALFORMED, REASON, ROW, clean_schema, quarantine_schema
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,6 +57,8 @@ def for_input(
     ``relaxed`` is :func:`without_target` of ``contract`` (callers keep it, it is built once per model).
     A required column missing from the input is a SchemaError naming it, as in validate.
     """
+    if not delivered:  # no column at all (JSON Lines of no object): its rows can only be malformed, as in
+        return relaxed, dict.fromkeys(contract.columns)  # validate, which does not check the schema then
     mapping = resolve_columns(delivered, relaxed, source, where)
     return (contract if mapping[contract.target] is not None else relaxed), mapping
 
@@ -66,7 +68,11 @@ def check(batch: pa.RecordBatch, contract: Contract, mapping: Mapping, source: s
     import pyarrow as pa
 
     good, malformed = split_malformed(batch)
-    result = validate_batch(good, contract, mapping, source, where)
+    if good.num_rows or any(mapping.values()):
+        result = validate_batch(good, contract, mapping, source, where)
+    else:  # nothing but malformed rows and no column: validate skips the contract too
+        names = [n for n in good.schema.names if n != ROW]
+        result = Validated(clean_schema(contract).empty_table(), quarantine_schema(names).empty_table(), {})
     reasons = dict(result.reasons)
     rejects = result.quarantine
     if malformed is not None:

@@ -10,10 +10,12 @@ call per contract and answers each event on its own.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from strata.contract.columns import resolve_columns
 from strata.contract.spec import ROW, Contract, arrow_type
 from strata.serving import door
 from strata.serving.model import Loaded
@@ -87,6 +89,7 @@ class Outcome:
     """What scoring some requests did: one answer per event of each request, and counts for metrics."""
 
     answers: list[list[dict[str, Any]]]
+    errors: dict[int, str] = dataclasses.field(default_factory=dict)  # request index -> why it failed whole
     rejected: Counter[str] = dataclasses.field(default_factory=Counter)  # rows per "<kind>: <column>"
     model_calls: list[int] = dataclasses.field(default_factory=list)  # rows per model call
 
@@ -97,6 +100,8 @@ def prepare(loaded: Loaded, events: list[Any], source: str, where: str) -> Prepa
     SchemaError for the whole request. Cheap (the answer per column set is cached): the text and typed
     values are built later, for many requests at once (:func:`score_prepared`)."""
     names = tuple(dict.fromkeys(k for event in events if isinstance(event, dict) for k in event))
+    if not names and any(isinstance(event, dict) for event in events):  # only {}: validate refuses too
+        resolve_columns(names, loaded.relaxed, source, where)
     contract, mapping = _columns(loaded, names, source, where)
     pairs = [(column, delivered) for column, delivered in mapping.items() if delivered is not None]
     renamed = [
@@ -112,13 +117,13 @@ def _columns(
 ) -> tuple[Contract, door.Mapping]:
     """door.for_input of a request's column names, remembered per model (most requests send the same)."""
     from strata.errors import StrataError
-    from strata.sources.readers import check_names
+    from strata.sources.rawtext import check_names
 
     cache = loaded.columns_cache
     hit = cache.get((names, source, where))
     if hit is None:
         try:
-            check_names(list(names), where)
+            check_names(list(names), where, "JSON keys")
             hit = door.for_input(loaded.contract, loaded.relaxed, list(names), source, where)
         except StrataError as exc:
             hit = exc
@@ -143,12 +148,24 @@ def score_prepared(requests: Sequence[Prepared]) -> Outcome:
     Each event is answered on its own, in request order: ``{key, predicted, proba}`` or, for an event the
     contract rejects, ``{key, error}`` with validate's reason text.
     """
+    from strata.errors import StrataError
+
     outcome = Outcome([[] for _ in requests])
     groups: dict[tuple[int, int, str], list[int]] = {}
     for i, req in enumerate(requests):
         groups.setdefault((id(req.loaded), id(req.contract), req.source), []).append(i)
     for members in groups.values():
-        _score_group([requests[i] for i in members], [outcome.answers[i] for i in members], outcome)
+        try:
+            _score_group([requests[i] for i in members], [outcome.answers[i] for i in members], outcome)
+        except StrataError:  # a request that got past prepare() broke the batch: isolate it
+            if len(members) == 1:
+                raise
+            for i in members:
+                outcome.answers[i] = []
+                try:
+                    _score_group([requests[i]], [outcome.answers[i]], outcome)
+                except StrataError as exc:
+                    outcome.answers[i], outcome.errors[i] = [], " ".join(str(exc).split())
     return outcome
 
 
@@ -156,8 +173,14 @@ def _score_group(requests: list[Prepared], answers: list[list[dict[str, Any]]], 
     from strata.sources.readers import records_batch
 
     first = requests[0]
-    events = [event for req in requests for event in req.events]
-    raw = records_batch(events, "request")  # the JSON Lines reader's text, for all requests at once
+    records: list[tuple[dict[str, Any] | None, str | None]] = [
+        (event, None)
+        if isinstance(event, dict)
+        else (None, getattr(event, "text", None) or json.dumps(event))
+        for req in requests
+        for event in req.events
+    ]
+    raw = records_batch(records, "request")  # the JSON Lines reader's text, for all requests at once
     contract = first.contract
     merged = door.renamed(raw, contract, {c: c for c in raw.schema.names[:-2]})
     checked = door.check(merged, contract, door.identity(contract), first.source, "request")

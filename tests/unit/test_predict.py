@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from stages import validate
 from strata.atomic import parquet_writer
 from strata.cli import app
-from strata.config import ValidateParams
+from strata.contract import spec
 from strata.contract.spec import METADATA_KEY, ROW, ColumnSpec, Contract, to_metadata
 from strata.serving import predict, scoring
 from strata.serving.model import Loaded, load
@@ -92,11 +92,24 @@ def validated(path: Path, fmt: str, gz: bool, source: str, folder: Path) -> tupl
         writer.write_batch(chunk)
     assert writer is not None
     writer.close()
-    delivered = tuple(n for n in pq.read_schema(part).names if n not in (ROW, "_malformed"))
-    datum = validate.Datum(f"{source}/x", source, part, "file", delivered)
-    validate.process(datum, CONTRACT, ValidateParams(contract=CONTRACT), folder / "clean", folder / "q")
-    quarantine = folder / "q" / f"{source}/x.parquet"
-    return pq.read_table(folder / "clean" / f"{source}/x.parquet"), pq.read_table(quarantine)
+    parquet = pq.ParquetFile(part)
+    delivered = tuple(n for n in parquet.schema_arrow.names if n not in (ROW, "_malformed"))
+    datum = validate.Datum(f"{source}/x", source, "file", delivered, parquet.metadata.num_rows)
+    clean, quarantine = Sink(), Sink()
+    validate.validate_datum(datum, parquet, CONTRACT, 1000, clean=clean, quarantine=quarantine)
+    return clean.table(spec.clean_schema(CONTRACT)), quarantine.table(spec.quarantine_schema(delivered))
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.parts: list[pa.Table] = []
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        self.parts.append(pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else table)
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        parts = [part.cast(schema) for part in self.parts if part.num_rows]
+        return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ score the same alone, together, under aliases, as text, or in another source's u
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from serve_helpers import CLASSES, CONTRACT, EVENT, train_model
 
 from strata.errors import SchemaError, SourceError
 from strata.serving import door, scoring
-from strata.serving.body import ClientError, parse_events
+from strata.serving.body import ClientError, Malformed, parse_events
 from strata.serving.model import Loaded, load
 from strata.sources.readers import read_raw, records_batch
 
@@ -35,17 +36,20 @@ def test_the_card_carries_the_contract(loaded: Loaded) -> None:
     assert not loaded.relaxed.columns["label"].required and CONTRACT.columns["label"].required
 
 
-def test_records_batch_is_what_the_json_lines_reader_gives(tmp_path: Path) -> None:
-    events = [EVENT, {"ts": None, "height": 1e309, "code_ok": True, "extra": [1, {"a": 2}]}, 7, {"speed": 5}]
+def test_a_json_lines_body_gives_what_the_json_lines_reader_gives(tmp_path: Path) -> None:
+    lines = [json.dumps(EVENT), '{"ts": null, "height": 1e309, "code_ok": true, "extra": [1, {"a": 2}]}', "7"]
+    lines += ['{"speed": 5, "speed": 6}', '{"ts": ', json.dumps({"speed": 5})]
+    body = "\n".join(lines) + "\n"
     path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    path.write_text(body)
     (from_file,) = read_raw(path, "jsonl", False, 100, "file")
-    from_request = records_batch(events, "request")
-    assert from_request.schema == from_file.schema
-    for name in from_file.schema.names[:-1]:  # _malformed: the file says `line 3: 7`, a request `7`
-        assert from_request.column(name).to_pylist() == from_file.column(name).to_pylist(), name
-    assert from_request.column("_malformed").to_pylist() == [None, None, "7", None]
-    assert from_request.column("height").to_pylist()[1] == "Infinity"
+    events, single = parse_events(body.encode(), "application/x-ndjson")
+    rows = [(e, None) if isinstance(e, dict) else (None, e.text) for e in events]
+    assert records_batch(rows, "request").equals(from_file) and not single
+    assert from_file.column("_malformed").to_pylist()[2:5] == [
+        "line 3: 7", "line 4: duplicate key 'speed': {\"speed\": 5, \"speed\": 6}", 'line 5: {"ts":',
+    ]  # fmt: skip
+    assert parse_events(body.encode())[0] == events  # JSON Lines is recognised without its content type
 
 
 @pytest.mark.parametrize(
@@ -136,13 +140,30 @@ def test_a_refused_column_set_is_refused_again_with_a_fresh_error(loaded: Loaded
     assert str(errors[0]) == str(errors[1]) and errors[0] is not errors[1]
 
 
+def test_a_request_that_breaks_its_batch_is_refused_alone(loaded: Loaded) -> None:
+    good = scoring.prepare(loaded, [EVENT], "", "request")
+    broken = dataclasses.replace(good, events=[EVENT | {"_row": 1}])  # past prepare(): cannot be batched
+    outcome = scoring.score_prepared([good, broken, good])
+    assert outcome.errors == {1: "request: column name '_row' is reserved by strata"}
+    assert outcome.answers[0] == outcome.answers[2] == answer(loaded, [EVENT]) and outcome.answers[1] == []
+
+
+def test_events_without_any_column_are_malformed_or_refused(loaded: Loaded) -> None:
+    assert answer(loaded, [7, "x"]) == [
+        {"key": None, "error": "malformed row: 7"},
+        {"key": None, "error": 'malformed row: "x"'},
+    ]
+    with pytest.raises(SchemaError, match="request: missing required column 'event_id' \\(delivered: \\)"):
+        scoring.prepare(loaded, [{}, 7], "", "request")
+
+
 def test_reserved_column_names_are_refused(loaded: Loaded) -> None:
     with pytest.raises(SourceError, match="column name '_row' is reserved by strata"):
         scoring.prepare(loaded, [EVENT | {"_row": 1}], "", "request")
 
 
 def test_check_merges_malformed_rows_in_row_order() -> None:
-    batch = records_batch([EVENT, "oops", EVENT | {"ts": "x"}], "r")
+    batch = records_batch([(EVENT, None), (None, '"oops"'), (EVENT | {"ts": "x"}, None)], "r")
     contract, mapping = door.for_input(
         CONTRACT, door.without_target(CONTRACT), batch.schema.names[:-2], "", "r"
     )
@@ -162,6 +183,7 @@ def test_check_merges_malformed_rows_in_row_order() -> None:
         (b'{"a": 1}', [{"a": 1}], True),
         (b'[{"a": 1}, 2]', [{"a": 1}, 2], False),
         (b'{"a": 1}\r\n\r\n{"a": 2}\n', [{"a": 1}, {"a": 2}], False),
+        (b'{"ts": 1}\n{"ts": \n', [{"ts": 1}, Malformed('line 2: {"ts":')], False),
         (b"[]", [], False),
         (b'{"h": NaN}', [{"h": pytest.approx(float("nan"), nan_ok=True)}], True),  # as the JSON Lines reader
     ],
@@ -175,12 +197,12 @@ def test_parse_events_shapes(body: bytes, events: list[Any], single: bool) -> No
     [
         (b"", "empty body: send one JSON event, a JSON array of events, or JSON Lines"),
         (b'{"ts": ', "malformed JSON: Expecting value: line 1 column 8 (char 7)"),
-        (b'{"ts": 1}\n{"ts": \n', "line 2: malformed JSON: Expecting value: line 1 column 8 (char 7)"),
+        (b'{"a": 1, "a": 2}', "malformed JSON: duplicate key 'a'"),
         (b"\xff", "body is not UTF-8 (invalid start byte at byte 0)"),
         (b"[" * 100_000, "malformed JSON: nested too deeply"),
         (b'{"a": ' * 100_000, "malformed JSON: nested too deeply"),
     ],
-    ids=["empty", "malformed", "jsonl_line", "not_utf8", "deep_arrays", "deep_objects"],
+    ids=["empty", "malformed", "duplicate_key", "not_utf8", "deep_arrays", "deep_objects"],
 )
 def test_parse_events_errors_are_400_with_one_line(body: bytes, message: str) -> None:
     with pytest.raises(ClientError) as exc:

@@ -95,13 +95,13 @@ def test_one_event_is_scored_or_refused_with_the_contract_reason(
 def test_a_batch_answers_each_event_in_order(server: ThreadServer) -> None:
     events = [EVENT, EVENT | {"event_id": "x2", "height": "abc"}, 5, EVENT | {"event_id": "x3"}]
     jsonl = "\n".join(json.dumps(e) for e in events).encode()
-    for body in (json.dumps(events).encode(), jsonl):
+    for body, malformed in ((json.dumps(events).encode(), "5"), (jsonl, "line 3: 5")):
         status, payload = call(server, "POST", "/predict", body)
         assert status == 200
         answers = payload["predictions"]
         assert [a["key"] for a in answers] == ["x1", "x2", None, "x3"]
         assert answers[1] == {"key": "x2", "error": "unparseable float in 'height': 'abc'"}
-        assert answers[2] == {"key": None, "error": "malformed row: 5"}
+        assert answers[2] == {"key": None, "error": f"malformed row: {malformed}"}
         assert answers[0]["proba"] == answers[3]["proba"]  # the same event, the same answer
 
 
