@@ -162,6 +162,9 @@ def check_paths(input_path: Path, out: Path, rejects: Path) -> None:
             raise ConfigError(f"{option} {path}: would overwrite the input")
         if path.is_dir():
             raise ConfigError(f"{option} {path}: is a directory")
+        parent = next((p for p in path.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"{option} {path}: {parent} is a file, not a folder")
     if out.resolve() == rejects.resolve():
         raise ConfigError(f"--rejects {rejects}: same file as --out")
 
@@ -200,7 +203,11 @@ def command(
     rejects_path = rejects or default_rejects(out)
     check_paths(input_path, out, rejects_path)
     loaded = load(model, card)
-    counts = run(loaded, input_path, source, out, rejects_path)
+    try:
+        counts = run(loaded, input_path, source, out, rejects_path)
+    except OSError as exc:  # a full disk, a folder without write permission: one line, nothing half-written
+        where = exc.filename or out
+        raise StrataError(f"{where}: cannot write ({exc.strerror or exc})") from None
     shares = ", ".join(f"{cls} {n}" for cls, n in sorted(counts.predicted.items()))
     typer.echo(
         f"predict: rows in {counts.rows_in} = scored {counts.scored} + rejected {counts.rejected} "

@@ -206,6 +206,8 @@ def test_a_required_column_missing_from_the_file_is_one_line(
         (["--out", "{folder}/out.csv"], "--out {folder}/out.csv: must end in .parquet"),
         (["--out", "{folder}/test.parquet"], "--out {folder}/test.parquet: would overwrite the input"),
         (["--rejects", "{folder}/o.parquet"], "--rejects {folder}/o.parquet: same file as --out"),
+        (["--out", "{folder}/card.json/o.parquet"],
+         "--out {folder}/card.json/o.parquet: {folder}/card.json is a file, not a folder"),
         (["--card", "{folder}/nope.json"],
          "{folder}/nope.json: model card not found (scoring reads the data contract from it)"),
     ],
