@@ -7,6 +7,7 @@ import dataclasses
 import http.client
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,35 @@ def test_lying_and_slow_clients_get_a_json_4xx(
 ) -> None:
     assert raw(server, data, half_close) == (status, {"error": message})
     assert call(server, "GET", "/health")[0] == 200  # and the server goes on
+
+
+@pytest.mark.parametrize(
+    ("head", "trickle", "message"),
+    [
+        (b"POST /predict HTTP/1.1\r\n", b"X-Slow: 1\r\n" * 50, "request headers not received within 0.5 s"),
+        (HEAD + b"Content-Length: 60\r\n\r\n", b" " * 50, "body not received within 0.5 s ("),
+    ],
+    ids=["headers", "body"],
+)  # fmt: skip
+def test_a_client_trickling_bytes_cannot_extend_its_time(
+    server: ThreadServer, head: bytes, trickle: bytes, message: str
+) -> None:
+    """The issue's client sent a byte every 8 s and held its connection for minutes: the header and body
+    times are deadlines from the start, not idle times, so sending a little now and then does not help."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head)
+        received = b""
+        for i in range(0, len(trickle), len(trickle) // 50 or 1):
+            try:
+                sock.sendall(trickle[i : i + len(trickle) // 50 or 1])
+            except OSError:  # refused and closed: stop sending
+                break
+            time.sleep(0.1)  # 50 pieces over 5 s, ten times the 0.5 s allowed
+        while chunk := sock.recv(65536):
+            received += chunk
+    head_part, _, body = received.partition(b"\r\n\r\n")
+    error = json.loads(body)["error"]
+    assert head_part.split()[1] == b"408" and error.startswith(message), error  # body: how many arrived
 
 
 def test_metrics_count_requests_rejections_batches_and_the_model(
