@@ -151,8 +151,9 @@ def uvicorn_config(settings: Settings, app: Any) -> Any:
 class _JsonLogs(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {"level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info:  # the whole trace, still one line (JSON escapes its newlines)
+            trace = self.formatException(record.exc_info)
+            line["error"], line["trace"] = trace.splitlines()[-1], trace
         return json.dumps(line)
 
 
