@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from serve_helpers import CLASSES, EVENT, ThreadServer, serving, train_model
 
+from strata.serving import scoring
 from strata.serving.app import Limits, create_app
 from strata.serving.model import Loaded, ModelHolder
 
@@ -270,6 +271,23 @@ def test_a_swapped_model_answers_from_then_on(loaded: Loaded) -> None:
     assert f'version="{"f" * 12}"}} 1.0' in metrics and f'version="{loaded.version}"' not in metrics
     assert after[1]["model"] == {"version": "f" * 12, "sha256": "f" * 64}
     assert after[1]["predictions"] == before[1]["predictions"] and health["model"]["version"] == "f" * 12
+
+
+def test_a_bug_is_a_json_500_and_the_server_goes_on(
+    server: ThreadServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in scoring")
+
+    monkeypatch.setattr(scoring, "predict_clean", broken)
+    assert call(server, "POST", "/predict", json.dumps(EVENT).encode()) == (
+        500,
+        {"error": "internal error (see the server log)"},
+    )
+    monkeypatch.undo()
+    assert call(server, "POST", "/predict", json.dumps(EVENT).encode())[0] == 200
+    (record,) = [r for r in caplog.records if r.getMessage() == "POST /predict failed"]
+    assert record.exc_info is not None and str(record.exc_info[1]) == "a bug in scoring"  # the trace, logged
 
 
 def test_echo_floor_answers_the_events_without_the_model(loaded: Loaded) -> None:
