@@ -34,6 +34,7 @@ lint: install ## ruff format check, ruff lint, mypy
 
 bench: install ## benchmarks that print ratios measured side by side in one run
 	$(PY) bench/run.py
+	$(PY) bench/serve_load.py
 
 clean: ## remove the virtualenv and caches (not data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

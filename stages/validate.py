@@ -26,6 +26,7 @@ from strata import executor as ex
 from strata.atomic import ParquetBuffer, fingerprint
 from strata.config import ExecutorParams, ValidateParams, section
 from strata.contract import columns, engine, keys, spec
+from strata.contract.engine import split_malformed
 from strata.contract.spec import MALFORMED, ROW, Contract
 from strata.errors import StrataError
 
@@ -91,21 +92,6 @@ class Result:
     clean: bytes
     quarantine: bytes | None
     counts: Counts
-
-
-def split_malformed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Table | None]:
-    """Rows the format parser could not split go straight to quarantine."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if batch.column(MALFORMED).null_count == batch.num_rows:  # the usual case: nothing to filter
-        return batch.drop_columns([MALFORMED]), None
-    bad = pc.is_valid(batch.column(MALFORMED))
-    good = batch.filter(pc.invert(bad)).drop_columns([MALFORMED])
-    rejected = batch.filter(bad)
-    reason = pc.binary_join_element_wise("malformed row: ", rejected.column(MALFORMED), "")
-    table = pa.Table.from_batches([rejected.drop_columns([MALFORMED])]).append_column("reason", reason)
-    return good, table
 
 
 def validate_datum(

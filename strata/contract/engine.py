@@ -48,7 +48,15 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from strata.contract.columns import check_units
-from strata.contract.spec import NUMERIC, ROW, arrow_type, clean_schema, quarantine_schema
+from strata.contract.spec import (
+    MALFORMED,
+    NUMERIC,
+    REASON,
+    ROW,
+    arrow_type,
+    clean_schema,
+    quarantine_schema,
+)
 from strata.contract.units import conversion
 from strata.errors import SchemaError
 
@@ -108,6 +116,25 @@ def validate_batch(
     lineage = [pa.repeat(source, kept).cast(pa.string()), pa.repeat(datum, kept).cast(pa.string())]
     clean = pa.Table.from_arrays([*arrays[:-1], *lineage, arrays[-1]], schema=clean_schema(contract))
     return Validated(clean, _quarantine(batch, checked, bad), _count(checked))
+
+
+def split_malformed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Table | None]:
+    """Rows the format parser could not split (``_malformed`` set) go straight to quarantine.
+
+    Returns the other rows without the ``_malformed`` column, and the malformed ones as quarantine rows
+    (``malformed row: <raw text>``), or None when there are none. validate, predict and serve all split here.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if batch.column(MALFORMED).null_count == batch.num_rows:  # the usual case: nothing to filter
+        return batch.drop_columns([MALFORMED]), None
+    bad = pc.is_valid(batch.column(MALFORMED))
+    good = batch.filter(pc.invert(bad)).drop_columns([MALFORMED])
+    rejected = batch.filter(bad)
+    reason = pc.binary_join_element_wise("malformed row: ", rejected.column(MALFORMED), "")
+    table = pa.Table.from_batches([rejected.drop_columns([MALFORMED])]).append_column(REASON, reason)
+    return good, table
 
 
 def _check_all(

@@ -191,16 +191,22 @@ def to_metadata(contract: Contract) -> bytes:
 
 def from_metadata(schema: pa.Schema, where: object) -> Contract:
     """The contract a clean-format file was written under (split, train, evaluate, predict read it here)."""
-    from strata.typed import build
-
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise SchemaError(f"{where}: not clean-format Parquet (no 'strata.contract' schema metadata)")
+    return from_json(raw, where, "strata.contract metadata")
+
+
+def from_json(raw: bytes | str, where: object, what: str) -> Contract:
+    """The contract from the JSON :func:`to_metadata` wrote: a clean file's metadata, or the model card's
+    ``contract``; ``what`` names that place in errors."""
+    from strata.typed import build
+
     try:
         data: Any = json.loads(raw)
-        return build(Contract, data, f"{where}: strata.contract metadata")
+        return build(Contract, data, f"{where}: {what}")
     except (ValueError, ConfigError) as exc:
-        raise SchemaError(f"{where}: unreadable strata.contract metadata ({exc})") from exc
+        raise SchemaError(f"{where}: unreadable {what} ({exc})") from exc
 
 
 def read_contract(path: object) -> Contract:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from strata.contract.spec import arrow_type
+from strata.contract.spec import arrow_type, to_metadata
 from strata.model.features import model_inputs
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ def card(
         "model": {"kind": params.model, "estimator": type(model[-1]).__name__, "format": "skops"},
         "params": dataclasses.asdict(params),
         "versions": {"sklearn": sklearn.__version__, "skops": skops.__version__},
+        # the whole contract, as the exact JSON clean files carry in their Parquet metadata (a string, so the
+        # card's sorted keys keep the column order): scoring checks events with it and needs nothing else
+        "contract": to_metadata(contract).decode(),
         "key": list(contract.key),
         "target": contract.target,
         "input_schema": [

@@ -1,337 +1,279 @@
-"""serve: near-real-time scoring over HTTP with the model `strata predict` uses, scored the same way.
+"""`strata serve`: the model over HTTP, through the data contract, on uvicorn (ASGI) with N worker processes.
 
-Events arrive as JSON (one object, an array, or JSON Lines) carrying the contract's column names with raw
-values, exactly as a sender would put them in a .jsonl file. They go through predict's own JSON Lines reader
-and :func:`predict.score` (cast to the model's contract types, then the Pipeline), so a row scored online
-and the same row scored by `strata predict` get identical probabilities. A feature key absent from every
-event of a request is a missing column, as in a batch file; absent from some events, it is null there.
+Every option is checked before anything loads, with a one-line error naming it. The model is loaded and
+checked (card, sha256, contract, one prediction) before the server says it listens, so a server that says
+so can score. The socket is bound here (backlog ``--backlog``) and handed to uvicorn: one worker runs in this
+process; with ``--workers N`` each worker process loads the model itself (settings travel in an environment
+variable) and /metrics adds up all workers. SIGINT/SIGTERM: stop accepting, finish what is in flight (a
+stalled sender gets its 408 after at most ``--body-timeout`` seconds), then exit.
 
-The pure core is :func:`score_events`; the HTTP shell is stdlib ``http.server`` (one thread per request,
-one connection per request), started by :func:`make_server` and stopped cleanly on SIGINT/SIGTERM.
+Routes (strata.serving.app): POST /predict, GET /health /ready /metrics /docs /openapi.json.
 """
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import json
+import logging
 import os
 import signal
-import sys
-import threading
-import time
-import traceback
-from collections.abc import Sequence
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import socket
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from strata.errors import SchemaError, StrataError
-from strata.model import features
-from strata.serving import predict
+from strata.errors import ConfigError, StrataError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    from strata.serving.app import Observed
+    from strata.serving.model import Loaded
 
-MAX_BODY = 10 * 1024 * 1024
-REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request cannot hold a thread (or shutdown) for longer
-DISCARD_LIMIT = 64 * 1024 * 1024  # after a 413, read at most this much of the rejected body, then close
-DISCARD_TIMEOUT_S = 2.0
-WHERE = "request"
-
-
-class BadRequest(StrataError):
-    """The request body cannot be scored: malformed JSON, a missing feature column, an uncastable value."""
+SETTINGS_ENV = "STRATA_SERVE_SETTINGS"
+KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this
+SHUTDOWN_MARGIN_S = 5.0  # uvicorn's own hard stop, after the body timeout has answered every stalled sender
+WORKER_START_S = 300.0  # a worker process loads its own model: seconds, more on a busy machine
+WORKER_PING_S = 30  # a worker busy loading answers the supervisor's pings late; not a hung worker
 
 
-def parse_events(body: bytes) -> list[dict[str, Any]]:
-    """One JSON object, a JSON array of objects, or JSON Lines -> the list of events, in order."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    if not text.strip():
-        raise BadRequest("empty body: send one JSON event, a JSON array of events, or JSON Lines")
-    try:
-        doc = _loads(text)
-    except json.JSONDecodeError as exc:
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        if exc.msg != "Extra data" or len(lines) < 2:
-            raise BadRequest(f"malformed JSON: {exc}") from None
-        doc = [_json_line(n, line) for n, line in lines]
-    events = doc if isinstance(doc, list) else [doc]
-    for i, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise BadRequest(f"events[{i}]: not a JSON object but {type(event).__name__}")
-    return events
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything `strata serve` was asked for; checked as a whole before anything starts."""
 
+    model: str
+    card: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body: int = 10 * 1024 * 1024
+    header_timeout: float = 5.0
+    body_timeout: float = 10.0
+    batch_window_ms: float = 5.0  # a model call costs ~10-30 ms whatever its size: waiting 5 ms for more pays
+    max_batch: int = 256
+    backlog: int = 2048
+    echo: bool = False  # bench only: /predict echoes the events, no contract, no model
 
-def _loads(text: str) -> Any:
-    def constant(name: str) -> Any:
-        raise BadRequest(f"malformed JSON: {name} is not a JSON value (send null)")
-
-    return json.loads(text, parse_constant=constant)
-
-
-def _json_line(number: int, line: str) -> Any:
-    try:
-        return _loads(line)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"line {number}: malformed JSON: {exc}") from None
-
-
-def _score_rows(model: Any, events: Sequence[dict[str, Any]], where: str) -> pa.Table:
-    """predict's JSON Lines path: feature fields only (missing key = null), read as jsonl, cast, score."""
-    names = [name for name, _ in features.model_inputs(model)]
-    lines = "\n".join(json.dumps({name: event.get(name) for name in names}) for event in events)
-    table = predict.read_text(io.BytesIO(lines.encode()), ".jsonl", names, where)
-    return predict.score(model, table, where=where)
-
-
-def _locate(model: Any, events: Sequence[dict[str, Any]]) -> str | None:
-    """The error of the first event that cannot be scored, found by bisecting prefixes; None if none alone."""
-    lo, hi = 0, len(events)  # events[:hi] fails; events[:lo] scores
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
+    def check(self) -> None:
+        _between("--port", self.port, 0, 65535, "a port number")
+        _between("--workers", self.workers, 1, 64, "a number of worker processes")
+        _between("--max-body", self.max_body, 1, 1 << 30, "a body size in bytes")
+        _between("--header-timeout", self.header_timeout, 0.001, 3600, "seconds")
+        _between("--body-timeout", self.body_timeout, 0.001, 3600, "seconds")
+        _between("--batch-window-ms", self.batch_window_ms, 0, 1000, "milliseconds")
+        _between("--max-batch", self.max_batch, 1, 100_000, "a number of events")
+        _between("--backlog", self.backlog, 1, 65535, "a queue length")
         try:
-            _score_rows(model, events[:mid], WHERE)
-            lo = mid
-        except (SchemaError, ValueError):
-            hi = mid
+            socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ConfigError(f"--host {self.host}: cannot resolve ({exc})") from None
+        if not Path(self.model).is_file():
+            raise ConfigError(f"--model {self.model}: file not found")
+        if self.card is not None and not Path(self.card).is_file():
+            raise ConfigError(f"--card {self.card}: file not found")
+
+    def limits(self) -> Any:
+        from strata.serving.app import Limits
+
+        return Limits(self.max_body, self.body_timeout, self.batch_window_ms / 1000, self.max_batch)
+
+
+def _between(option: str, value: float, low: float, high: float, what: str) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{option} {value:g}: not {what} between {low:g} and {high:g}")
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket (port 0 picks a free one); a port in use is a one-line error."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        settings.host, settings.port, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
     try:
-        _score_rows(model, events[hi - 1 : hi], f"events[{hi - 1}]")
-    except (SchemaError, ValueError) as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
-def score_events(model: Any, card: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pure core: one prediction per event, in input order: {key, predicted, proba: {class: p}}.
-
-    The key is the value of the card's key column (an object for a composite key, null without one), echoed
-    as sent. Raises BadRequest naming the column, and the event when one event alone is at fault.
-    """
-    if not events:
-        return []
-    names = [name for name, _ in features.model_inputs(model)]
-    absent = [name for name in names if not any(name in event for event in events)]
-    if absent:
-        raise BadRequest(f"{WHERE}: missing feature column '{absent[0]}'")
-    try:
-        result = _score_rows(model, events, WHERE)
-    except (SchemaError, ValueError) as exc:  # sklearn refuses bad input (e.g. infinity) with ValueError
-        message = _locate(model, events) or str(exc).splitlines()[0]
-        raise BadRequest(message) from None
-    classes = [str(c) for c in model.classes_]
-    proba = [result[f"{predict.PROBA_PREFIX}{c}"].to_pylist() for c in classes]
-    key = list(card.get("key", []))
-    return [
-        {
-            "key": _key(event, key),
-            "predicted": predicted,
-            "proba": {c: column[i] for c, column in zip(classes, proba, strict=True)},
-        }
-        for i, (event, predicted) in enumerate(
-            zip(events, result[predict.PREDICTED].to_pylist(), strict=True)
-        )
-    ]
-
-
-def _key(event: dict[str, Any], key: Sequence[str]) -> Any:
-    if not key:
-        return None
-    if len(key) == 1:
-        return event.get(key[0])
-    return {name: event.get(name) for name in key}
-
-
-def summary(loaded: predict.Loaded) -> dict[str, Any]:
-    """What /health and every response say about the model: enough to tell which one is serving."""
-    info = loaded.card.get("model", {})
-    return {
-        "sha256": loaded.sha256,
-        "kind": info.get("kind"),
-        "estimator": info.get("estimator") or type(loaded.model[-1]).__name__,
-        "classes": [str(c) for c in loaded.model.classes_],
-        "key": loaded.key,
-        "inputs": [{"name": n, "type": t} for n, t in features.model_inputs(loaded.model)],
-        "training_rows": loaded.card.get("training", {}).get("rows"),
-    }
-
-
-class ScoringServer(ThreadingHTTPServer):
-    """Holds the verified model; request threads are joined on close so in-flight requests finish."""
-
-    daemon_threads = False
-    block_on_close = True
-
-    def __init__(self, address: tuple[str, int], loaded: predict.Loaded, max_body: int = MAX_BODY) -> None:
-        super().__init__(address, Handler)
-        self.loaded = loaded
-        self.model_summary = summary(loaded)
-        self.max_body = max_body
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    """POST /predict, GET /health; JSON in and out; one log line per request via log_request."""
-
-    server_version = "strata-serve/1"
-    timeout = REQUEST_TIMEOUT_S
-    rows = 0
-    started = 0.0
-
-    @property
-    def app(self) -> ScoringServer:
-        return cast(ScoringServer, self.server)
-
-    def do_GET(self) -> None:
-        self.started = time.perf_counter()
-        if urlsplit(self.path).path != "/health":
-            self._not_found()
-            return
-        self._reply(HTTPStatus.OK, {"status": "ok", "model": self.app.model_summary})
-
-    def do_POST(self) -> None:
-        self.started = time.perf_counter()
-        if urlsplit(self.path).path != "/predict":
-            self._not_found()
-            return
-        try:
-            predictions = self._predict()
-        except BadRequest as exc:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": " ".join(str(exc).split())})
-            return
-        except _TooLarge as exc:
-            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": str(exc)})
-            self._discard(exc.length)
-            return
-        except Exception:  # the server's edge, like cli.edge: a bug answers 500, its trace stays in the log
-            traceback.print_exc(file=sys.stderr)
-            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error (see the server log)"})
-            return
-        self._reply(HTTPStatus.OK, {"predictions": predictions, "model": self._model_ref()})
-
-    def _predict(self) -> list[dict[str, Any]]:
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            raise BadRequest("Content-Length header required (chunked bodies are not accepted)")
-        try:
-            length = int(raw)
-        except ValueError:
-            raise BadRequest(f"Content-Length is not a number: {raw!r}") from None
-        if length > self.app.max_body:
-            raise _TooLarge(length, f"body of {length} bytes is over the {self.app.max_body}-byte limit")
-        events = parse_events(self.rfile.read(length))
-        self.rows = len(events)
-        return score_events(self.app.loaded.model, self.app.loaded.card, events)
-
-    def _discard(self, length: int) -> None:
-        """Read and drop what the client still sends (bounded), so closing does not reset the connection
-        before the client has read the 413 (a socket closed with unread input sends RST)."""
-        self.wfile.flush()
-        self.connection.settimeout(DISCARD_TIMEOUT_S)
-        remaining = min(length, DISCARD_LIMIT)
-        try:
-            while remaining > 0 and (chunk := self.rfile.read1(min(1 << 16, remaining))):
-                remaining -= len(chunk)
-        except OSError:
-            pass
-
-    def _model_ref(self) -> dict[str, Any]:
-        return {key: self.app.model_summary[key] for key in ("sha256", "kind")}
-
-    def _not_found(self) -> None:
-        self._reply(
-            HTTPStatus.NOT_FOUND, {"error": f"no such path: {self.path} (POST /predict, GET /health)"}
-        )
-
-    def _reply(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors the base class raises itself (bad request line, unknown method) are JSON too."""
-        self.close_connection = True
-        self._reply(HTTPStatus(code), {"error": message or HTTPStatus(code).phrase})
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        elapsed = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
-        code = code.value if isinstance(code, HTTPStatus) else code
-        method, path = self.command or "-", self.path if self.command else "-"
-        self.log_message("%s %s rows=%d status=%s ms=%.1f", method, path, self.rows, code, elapsed)
-
-    def log_error(self, format: str, *args: Any) -> None:  # the base class's signature
-        """Silent: log_request already writes the one line for every request, errors included."""
-
-
-class _TooLarge(Exception):
-    def __init__(self, length: int, message: str) -> None:
-        super().__init__(message)
-        self.length = length
-
-
-def make_server(
-    loaded: predict.Loaded, host: str = "127.0.0.1", port: int = 8080, max_body: int = MAX_BODY
-) -> ScoringServer:
-    """Bind (port 0 = any free port); call serve_forever() to run and shutdown() + server_close() to stop."""
-    try:
-        return ScoringServer((host, port), loaded, max_body)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(settings.backlog)
     except OSError as exc:
-        raise StrataError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        sock.close()
+        raise StrataError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
-def warm_up(loaded: predict.Loaded) -> None:
-    """One throwaway prediction before the first request, which pays the lazy imports instead of a sender."""
-    names = [name for name, _ in features.model_inputs(loaded.model)]
-    score_events(loaded.model, loaded.card, [dict.fromkeys(names)])
+def build_app(settings: Settings, loaded: Loaded, on_ready: Callable[[], None] = lambda: None) -> Observed:
+    """The ASGI app around a checked model; also points the HTTP protocol's refusals at its log/metrics."""
+    from strata.serving.app import create_app
+    from strata.serving.model import ModelHolder
+    from strata.serving.protocol import StrataHttpProtocol
+
+    app = create_app(ModelHolder(loaded), settings.limits(), settings.echo, on_ready)
+    StrataHttpProtocol.header_timeout = settings.header_timeout
+    StrataHttpProtocol.observe = staticmethod(app.refused)
+    return app
 
 
-def command(
-    model: Annotated[Path, typer.Option(help="skops model written by train")],
-    card: Annotated[
-        Path | None,
-        typer.Option(help="model card (event key, sha256 check); default: card.json beside --model"),
-    ] = None,
-    host: Annotated[str, typer.Option(help="address to listen on (loopback by default)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on; 0 picks a free one")] = 8080,
-    max_body: Annotated[int, typer.Option(help="largest request body in bytes (413 above)")] = MAX_BODY,
-) -> None:
-    """Serve the model over HTTP: POST /predict scores JSON events, GET /health describes the model."""
-    # Requests run in parallel threads; OpenMP threads inside one single-event prediction only wait on
-    # each other (busy 2-core machine, bench/serve_latency.py: p99 540 ms -> 13 ms). Set before sklearn loads
-    # OpenMP, which reads it once; every request thread then starts with one OpenMP thread.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    loaded = predict.load(model, card)
-    warm_up(loaded)
-    server = make_server(loaded, host, port, max_body)
+def worker_app() -> Observed:
+    """uvicorn's app factory in each worker process of `--workers N`."""
+    from strata.serving.model import ModelHolder
 
-    def stop(signum: int, _frame: Any) -> None:
-        # shutdown() waits for serve_forever() to return, which runs on this very thread: ask from another
-        threading.Thread(target=server.shutdown, daemon=True).start()
+    settings = Settings(**json.loads(os.environ[SETTINGS_ENV]))
+    _configure_logging()
+    card = Path(settings.card) if settings.card else None
+    return build_app(settings, ModelHolder.prepare(Path(settings.model), card))
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    summary_ = server.model_summary
-    typer.echo(
-        f"strata serve: listening on {server.url} (model {summary_['kind'] or summary_['estimator']}, "
-        f"sha256 {loaded.sha256[:12]}, {len(summary_['classes'])} classes); POST /predict, GET /health",
-        err=True,
+
+def uvicorn_config(settings: Settings, app: Any) -> Any:
+    import uvicorn
+
+    from strata.serving.protocol import StrataHttpProtocol
+
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        http=StrataHttpProtocol if not isinstance(app, str) else "strata.serving.protocol:StrataHttpProtocol",
+        loop="uvloop",
+        lifespan="on",
+        workers=settings.workers,
+        backlog=settings.backlog,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=int(settings.body_timeout + SHUTDOWN_MARGIN_S),
+        access_log=False,  # strata.serving.app writes one structured line per request itself
+        log_config=None,
+        log_level="warning",
+        server_header=False,
+        timeout_worker_healthcheck=WORKER_PING_S,
     )
+
+
+class _JsonLogs(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:  # the whole trace, still one line (JSON escapes its newlines)
+            trace = self.formatException(record.exc_info)
+            line["error"], line["trace"] = trace.splitlines()[-1], trace
+        return json.dumps(line)
+
+
+def _configure_logging() -> None:
+    """uvicorn's own messages (warnings and errors only) as JSON lines on stderr, like the request lines."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonLogs())
+    logger = logging.getLogger("uvicorn")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+
+
+def run(settings: Settings, sock: socket.socket, loaded: Loaded) -> None:
+    """Serve on ``sock`` until SIGINT/SIGTERM; says where it listens (stderr) once it can answer."""
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    kind = loaded.card.get("model", {}).get("kind") or "model"
+    plural = "s" if settings.workers > 1 else ""
+
+    def listening() -> None:
+        typer.echo(
+            f"strata serve: listening on http://{host}:{port} ({kind} {loaded.version}, {settings.workers} "
+            f"worker{plural}); POST /predict, docs /docs, metrics /metrics",
+            err=True,
+        )
+
+    _configure_logging()
+    stopping: list[Any] = []  # a signal came before uvicorn handled them; then the uvicorn server
+
+    def early(signum: int, _frame: Any) -> None:
+        """A signal before uvicorn handles them (or the one it re-raises when done, to the handler it
+        found): stop the server if it is starting, and return (exit 0) rather than die by the signal."""
+        stopping.append(signum)
+        for server in stopping:
+            if isinstance(server, uvicorn.Server):
+                server.should_exit = True
+
+    previous = {sig: signal.signal(sig, early) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.serve_forever()
+        if settings.workers == 1:
+            server = uvicorn.Server(uvicorn_config(settings, build_app(settings, loaded, listening)))
+            server.should_exit = bool(stopping)
+            stopping.append(server)
+            server.run(sockets=[sock])
+        else:
+            with tempfile.TemporaryDirectory(prefix="strata-metrics-") as metrics_dir:
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+                os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+                config = uvicorn_config(settings, "strata.serving.server:worker_app")
+                _workers(config, sock, listening).run()
     finally:
-        server.server_close()  # joins the request threads still running
+        sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     typer.echo("strata serve: stopped", err=True)
+
+
+def _workers(config: Any, sock: socket.socket, ready: Callable[[], None]) -> Any:
+    """uvicorn's worker supervisor, which says it listens only once every worker has loaded its model."""
+    from uvicorn.supervisors import Multiprocess
+
+    class Workers(Multiprocess):
+        def init_processes(self) -> None:
+            super().init_processes()
+            for process in self.processes:
+                if (
+                    not process.wait_until_ready(WORKER_START_S, self.should_exit)
+                    and not self.should_exit.is_set()
+                ):
+                    self.terminate_all()
+                    self.join_all()
+                    raise StrataError(f"a worker process did not start within {WORKER_START_S:g} s")
+            ready()
+
+    return Workers(config, sockets=[sock])
+
+
+def command(
+    *,
+    model: Annotated[Path, typer.Option(help="skops model written by train (its card.json beside it)")],
+    card: Annotated[
+        Path | None, typer.Option(help="model card with the data contract; default: card.json beside --model")
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to listen on (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on; 0 picks a free one")] = 8080,
+    workers: Annotated[int, typer.Option(help="worker processes, each with its own copy of the model")] = 1,
+    max_body: Annotated[int, typer.Option(help="largest request body in bytes, counted as received")] = (
+        Settings.max_body
+    ),
+    header_timeout: Annotated[float, typer.Option(help="seconds a client has to send its headers")] = 5.0,
+    body_timeout: Annotated[float, typer.Option(help="seconds a client has to send its whole body")] = 10.0,
+    batch_window_ms: Annotated[
+        float, typer.Option(help="longest a micro-batch waits for concurrent requests still arriving")
+    ] = 5.0,
+    max_batch: Annotated[int, typer.Option(help="most events scored in one model call")] = 256,
+    backlog: Annotated[int, typer.Option(help="connections the kernel queues before accepting")] = 2048,
+) -> None:
+    """Serve the model over HTTP: POST /predict checks events against the contract and scores them."""
+    settings = Settings(
+        str(model), str(card) if card else None, host, port, workers, max_body, header_timeout, body_timeout,
+        batch_window_ms, max_batch, backlog,
+    )  # fmt: skip
+    settings.check()
+    serve(settings)
+
+
+def serve(settings: Settings) -> None:
+    """Load and check the model, then serve (the command's body, and the benchmark's echo floor)."""
+    from strata.serving.model import ModelHolder
+
+    # One OpenMP thread per process: inside one small prediction extra threads only wait on each other.
+    # Set before sklearn loads OpenMP, which reads it once; worker processes inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    card = Path(settings.card) if settings.card else None
+    sock = bind(settings)  # first: a port in use is reported before the model takes seconds to load
+    try:
+        loaded = ModelHolder.prepare(Path(settings.model), card)
+    except BaseException:
+        sock.close()
+        raise
+    run(settings, sock, loaded)

@@ -160,6 +160,24 @@ def _json_batch(
     return pa.RecordBatch.from_arrays(cols, schema=schema)
 
 
+def json_line(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    """One JSON Lines line as this reader takes it: (the object, None), or (None, why it is a malformed row:
+    '' when it is just not an object, else e.g. "duplicate key 'x': ")."""
+    return _loads(line)
+
+
+def records_batch(rows: list[tuple[dict[str, Any] | None, str | None]], where: str) -> pa.RecordBatch:
+    """Records already parsed, (object, None) or (None, the malformed row's text), e.g. the events of an HTTP
+    request -> the raw-text batch a JSON Lines file of them gives: keys in order of first appearance,
+    values as text by the same rule, rows numbered from 0."""
+    names: dict[str, None] = {}
+    for obj, _ in rows:
+        if obj is not None:
+            names.update(dict.fromkeys(obj))
+    check_names(list(names), where, "JSON keys")
+    return _json_batch(rows, raw_schema(list(names)), 0)
+
+
 # --------------------------------------------------------------------------------------------- Parquet
 
 
