@@ -1,10 +1,10 @@
-"""strata benchmark: incremental datums, bounded memory (issue 3) and scale-out on the executor (issue 12),
-as ratios measured side by side. One module per figure (bench/fig_*.py); this is the runner.
+"""strata benchmark: incremental datums, bounded memory (issue 3), scale-out on the executor (issue 12) and
+reviewer verbs at 10,000 partitions (issue 8), as ratios measured side by side. One module per figure (bench/fig_*.py); this is the runner.
 
     .venv/bin/python bench/run.py            full run (~20 min on 2 cores); `make bench`
     .venv/bin/python bench/run.py --quick    smoke run, a few minutes
     options: --rows-per-file N --files-small K --files-big N --dvc-batches N --dvc-batch-rows N --reps N
-             --tiny-datums N --s3-batches N --no-single --only 1,2,...,9 --out results.json --keep
+             --tiny-datums N --s3-batches N --no-single --only 1,2,...,10 --out results.json --keep
              --workdir DIR
 
 Every stage runs as its own process through the real CLI (`.venv/bin/strata ...`), on a snapshot of the
@@ -35,6 +35,7 @@ from fig_noop import fig_noop
 from fig_overhead import fig_overhead
 from fig_paper import table as paper_table
 from fig_s3 import s3_requests
+from snapshots_scale import fig_snapshots
 
 QUICK = {
     "rows_per_file": 100_000,
@@ -74,7 +75,7 @@ def options() -> argparse.Namespace:
     ap.add_argument("--reps", type=int, help="repetitions of each interleaved pair (default 3)")
     ap.add_argument("--tiny-datums", type=int, help="datums of figure 8 (default 10,000)")
     ap.add_argument("--s3-batches", type=int, help="objects of the S3 request count, figure 9 (default 20)")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="figures to run, e.g. 1,2,5")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="figures to run, e.g. 1,2,5")
     ap.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--workdir", type=Path, help="parent of the temp dir (default /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -156,6 +157,9 @@ def main() -> None:
         if 9 in only:
             os.environ["PYTHONPATH"] = str(snap)  # s3_requests imports strata.storage from the snapshot
             measured["s3"] = s3_requests(work, gen.write_batches(work / "s3-csv", args.s3_batches, 10_000))
+        if 10 in only:
+            figures += fig_snapshots(work, args.reps, args.quick)
+            print(table(figures), flush=True)
     finally:
         if args.keep:
             print(f"kept {work}")
