@@ -7,6 +7,10 @@ process; with ``--workers N`` each worker process loads the model itself (settin
 variable) and /metrics adds up all workers. SIGINT/SIGTERM: stop accepting, finish what is in flight (a
 stalled sender gets its 408 after at most ``--body-timeout`` seconds), then exit.
 
+``--model`` names a file or a registry reference (``model@v1.3.0``, ``model#prod``) of the project clone in
+the current directory: fetched through DVC and checked before serving, a stage followed while serving
+(strata.serving.follow; one worker follows a stage).
+
 Routes (strata.serving.app): POST /predict, GET /health /ready /metrics /docs /openapi.json.
 """
 
