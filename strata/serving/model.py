@@ -37,11 +37,13 @@ class Loaded:
     classes: tuple[str, ...]
     # (request column names, source, where) -> door.for_input's answer or its error (strata.serving.scoring)
     columns_cache: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # served from the registry: ref (as asked, e.g. model#prod), name, version, stage, commit; None for a file
+    release: dict[str, Any] | None = None
 
     @property
     def version(self) -> str:
-        """Short name of this model in answers, logs and metrics (the registry will put its tag here)."""
-        return self.sha256[:12]
+        """Short name of this model in answers, logs and metrics: its registry version, else sha256[:12]."""
+        return str(self.release["version"]) if self.release else self.sha256[:12]
 
     def summary(self) -> dict[str, Any]:
         """What /health and every answer say about the model: enough to tell which one is serving."""
@@ -56,11 +58,14 @@ class Loaded:
             "key": list(self.contract.key),
             "inputs": [{"name": name, "type": ctype} for name, ctype in self.inputs],
             "training_rows": self.card.get("training", {}).get("rows"),
+            **{key: (self.release or {}).get(key) for key in ("ref", "stage", "commit")},
         }
 
 
-def load(model: Path, card: Path | None = None) -> Loaded:
-    """Load the model and its card (default: card.json beside the model); both must exist and agree."""
+def load(model: Path, card: Path | None = None, release: dict[str, Any] | None = None) -> Loaded:
+    """Load the model and its card (default: card.json beside the model); both must exist and agree.
+
+    ``release`` names the registry version it was fetched as (strata.serving.follow), if any."""
     fitted = load_model(model)
     digest = sha256_file(model)
     path = card or model.with_name("card.json")
@@ -79,7 +84,7 @@ def load(model: Path, card: Path | None = None) -> Loaded:
             raise SchemaError(f"{path}: model input '{name}' is not a {ctype} column of the card's contract")
     classes = tuple(str(c) for c in fitted.classes_)
     relaxed = door.without_target(contract)
-    return Loaded(fitted, info, contract, relaxed, digest, str(model), inputs, classes)
+    return Loaded(fitted, info, contract, relaxed, digest, str(model), inputs, classes, release=release)
 
 
 def warm_up(loaded: Loaded) -> None:
@@ -105,9 +110,9 @@ class ModelHolder:
         return self._current
 
     @staticmethod
-    def prepare(model: Path, card: Path | None = None) -> Loaded:
+    def prepare(model: Path, card: Path | None = None, release: dict[str, Any] | None = None) -> Loaded:
         """Load and check a model without touching the serving one: a failure leaves it serving."""
-        loaded = load(model, card)
+        loaded = load(model, card, release)
         warm_up(loaded)
         return loaded
 

@@ -7,6 +7,10 @@ process; with ``--workers N`` each worker process loads the model itself (settin
 variable) and /metrics adds up all workers. SIGINT/SIGTERM: stop accepting, finish what is in flight (a
 stalled sender gets its 408 after at most ``--body-timeout`` seconds), then exit.
 
+``--model`` names a file or a registry reference (``model@v1.3.0``, ``model#prod``) of the project clone in
+the current directory: fetched through DVC and checked before serving, a stage followed while serving
+(strata.serving.follow; one worker follows a stage).
+
 Routes (strata.serving.app): POST /predict, GET /health /ready /metrics /docs /openapi.json.
 """
 
@@ -26,8 +30,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from strata.errors import ConfigError, StrataError
+from strata.serving import follow
 
 if TYPE_CHECKING:
+    from strata.registry.source import Resolved
+    from strata.registry.watch import StageWatcher
     from strata.serving.app import Observed
     from strata.serving.model import Loaded
 
@@ -36,6 +43,7 @@ KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this
 SHUTDOWN_MARGIN_S = 5.0  # uvicorn's own hard stop, after the body timeout has answered every stalled sender
 WORKER_START_S = 300.0  # a worker process loads its own model: seconds, more on a busy machine
 WORKER_PING_S = 30  # a worker busy loading answers the supervisor's pings late; not a hung worker
+WATCHER_STOP_S = 10.0  # a poll busy fetching a version is waited for this long at shutdown (daemon thread)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Settings:
     max_batch: int = 256
     backlog: int = 2048
     echo: bool = False  # bench only: /predict echoes the events, no contract, no model
+    release: dict[str, Any] | None = None  # set by serve() for a registry reference: which version (workers)
 
     def check(self) -> None:
         _between("--port", self.port, 0, 65535, "a port number")
@@ -68,6 +77,9 @@ class Settings:
             socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise ConfigError(f"--host {self.host}: cannot resolve ({exc})") from None
+        if follow.names_ref(self.model):
+            follow.check_ref(self.model, self.card, self.workers, Path.cwd())
+            return
         if not Path(self.model).is_file():
             raise ConfigError(f"--model {self.model}: file not found")
         if self.card is not None and not Path(self.card).is_file():
@@ -122,7 +134,7 @@ def worker_app() -> Observed:
     settings = Settings(**json.loads(os.environ[SETTINGS_ENV]))
     _configure_logging()
     card = Path(settings.card) if settings.card else None
-    return build_app(settings, ModelHolder.prepare(Path(settings.model), card))
+    return build_app(settings, ModelHolder.prepare(Path(settings.model), card, settings.release))
 
 
 def uvicorn_config(settings: Settings, app: Any) -> Any:
@@ -166,18 +178,22 @@ def _configure_logging() -> None:
     logger.propagate = False
 
 
-def run(settings: Settings, sock: socket.socket, loaded: Loaded) -> None:
-    """Serve on ``sock`` until SIGINT/SIGTERM; says where it listens (stderr) once it can answer."""
+def run(settings: Settings, sock: socket.socket, loaded: Loaded, following: Resolved | None = None) -> None:
+    """Serve on ``sock`` until SIGINT/SIGTERM; says where it listens (stderr) once it can answer.
+
+    ``following``: the stage version served at start; the stage is then followed (strata.serving.follow)."""
     import uvicorn
 
     host, port = sock.getsockname()[:2]
     host = f"[{host}]" if ":" in host else host
     kind = loaded.card.get("model", {}).get("kind") or "model"
     plural = "s" if settings.workers > 1 else ""
+    release = loaded.release or {}
+    what = f"{kind} {loaded.version}" + (f" from {release['ref']}" if release.get("stage") else "")
 
     def listening() -> None:
         typer.echo(
-            f"strata serve: listening on http://{host}:{port} ({kind} {loaded.version}, {settings.workers} "
+            f"strata serve: listening on http://{host}:{port} ({what}, {settings.workers} "
             f"worker{plural}); POST /predict, docs /docs, metrics /metrics",
             err=True,
         )
@@ -194,9 +210,15 @@ def run(settings: Settings, sock: socket.socket, loaded: Loaded) -> None:
                 server.should_exit = True
 
     previous = {sig: signal.signal(sig, early) for sig in (signal.SIGINT, signal.SIGTERM)}
+    watcher: StageWatcher | None = None
     try:
         if settings.workers == 1:
-            server = uvicorn.Server(uvicorn_config(settings, build_app(settings, loaded, listening)))
+            app = build_app(settings, loaded, listening)
+            if following is not None:
+                ref = str(release["ref"])
+                watcher = follow.Follower(Path.cwd(), ref, app.service.holder).watcher(following)
+                watcher.start()
+            server = uvicorn.Server(uvicorn_config(settings, app))
             server.should_exit = bool(stopping)
             stopping.append(server)
             server.run(sockets=[sock])
@@ -207,6 +229,8 @@ def run(settings: Settings, sock: socket.socket, loaded: Loaded) -> None:
                 config = uvicorn_config(settings, "strata.serving.server:worker_app")
                 _workers(config, sock, listening).run()
     finally:
+        if watcher is not None:
+            watcher.stop(WATCHER_STOP_S)
         sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -235,7 +259,13 @@ def _workers(config: Any, sock: socket.socket, ready: Callable[[], None]) -> Any
 
 def command(
     *,
-    model: Annotated[Path, typer.Option(help="skops model written by train (its card.json beside it)")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="skops model written by train (its card.json beside it), or a registry reference resolved "
+            "in the project clone of the current directory: model@v1.3.0, or model#prod to follow the stage"
+        ),
+    ],
     card: Annotated[
         Path | None, typer.Option(help="model card with the data contract; default: card.json beside --model")
     ] = None,
@@ -255,7 +285,7 @@ def command(
 ) -> None:
     """Serve the model over HTTP: POST /predict checks events against the contract and scores them."""
     settings = Settings(
-        str(model), str(card) if card else None, host, port, workers, max_body, header_timeout, body_timeout,
+        model, str(card) if card else None, host, port, workers, max_body, header_timeout, body_timeout,
         batch_window_ms, max_batch, backlog,
     )  # fmt: skip
     settings.check()
@@ -271,9 +301,17 @@ def serve(settings: Settings) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     card = Path(settings.card) if settings.card else None
     sock = bind(settings)  # first: a port in use is reported before the model takes seconds to load
+    following = None
     try:
-        loaded = ModelHolder.prepare(Path(settings.model), card)
+        if follow.names_ref(settings.model):  # resolve, fetch (sha256 checked), load: before serving
+            loaded, fetched = follow.open_ref(Path.cwd(), settings.model)
+            following = fetched.resolved if fetched.resolved.stage else None
+            settings = dataclasses.replace(  # what worker processes load: the fetched files, that version
+                settings, model=str(fetched.model), card=str(fetched.card_path), release=loaded.release
+            )
+        else:
+            loaded = ModelHolder.prepare(Path(settings.model), card)
     except BaseException:
         sock.close()
         raise
-    run(settings, sock, loaded)
+    run(settings, sock, loaded, following)
