@@ -59,13 +59,16 @@ def outputs(files: list[Path], out_dir: Path) -> dict[str, tuple[Path, Path]]:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out-dir {out_dir}: is a file, not a folder")
     inputs = {f.resolve() for f in files}
+    if len(inputs) < len(files):
+        twice = next(f for i, f in enumerate(files) if f.resolve() in {g.resolve() for g in files[:i]})
+        raise ConfigError(f"--input {twice}: given twice")
     owner: dict[str, Path] = {}
     planned = {}
     for path in files:
         pair = (out_dir / f"{stem(path)}.parquet", out_dir / f"{stem(path)}.rejects.parquet")
         for out in pair:
             first = owner.setdefault(out.name.casefold(), path)  # casefold: macOS and Windows disks
-            if first != path or str(path) in planned:
+            if first != path:
                 raise ConfigError(f"--out-dir {out_dir}: {first} and {path} would both write {out.name}")
             if out.resolve() in inputs:
                 raise ConfigError(f"--out-dir {out_dir}: {out} would overwrite an input")
