@@ -212,22 +212,29 @@ class Scored:
     counts: Counts
 
 
-_MODELS: dict[str, Loaded] = {}  # sha256 -> model, in each process that scores (one model per run)
+_MODELS: dict[str, Loaded] = {}  # model sha256 + card -> model, in each process that scores
+
+
+def _model_key(sha256: str, card: dict[str, Any]) -> str:
+    """A model is its bytes and its card (the contract): a long-lived dask worker may see another card."""
+    from strata.atomic import fingerprint
+
+    return f"{sha256}:{fingerprint(card)}"
 
 
 def remember(loaded: Loaded) -> None:
     """Keep ``loaded`` as this process's model (a client scoring inline loads the model only once)."""
     _MODELS.clear()
-    _MODELS[loaded.sha256] = loaded
+    _MODELS[_model_key(loaded.sha256, loaded.card)] = loaded
 
 
 def worker_model(ref: ModelRef) -> Loaded:
-    """The model of ``ref``, loaded once per process and checked against its card like :func:`load`."""
+    """The model of ``ref``, loaded once per process, checked against its card as `model.load` checks."""
     from strata.atomic import sha256_file
     from strata.model.artifact import load_model
     from strata.serving.model import checked
 
-    hit = _MODELS.get(ref.sha256)
+    hit = _MODELS.get(_model_key(ref.sha256, ref.card))
     if hit is None:
         with ref.blob.local(".skops") as path:
             digest = sha256_file(path)  # a file gone or unreadable here is an I/O error: tried again

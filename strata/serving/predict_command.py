@@ -58,10 +58,11 @@ def outputs(files: list[Path], out_dir: Path) -> dict[str, tuple[Path, Path]]:
     """input -> (scores, rejects) in ``out_dir``; two inputs writing one name is an error, not a race."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out-dir {out_dir}: is a file, not a folder")
-    inputs = {f.resolve() for f in files}
-    if len(inputs) < len(files):
-        twice = next(f for i, f in enumerate(files) if f.resolve() in {g.resolve() for g in files[:i]})
-        raise ConfigError(f"--input {twice}: given twice")
+    inputs: set[Path] = set()
+    for path in files:
+        if path.resolve() in inputs:
+            raise ConfigError(f"--input {path}: given twice")
+        inputs.add(path.resolve())
     owner: dict[str, Path] = {}
     planned = {}
     for path in files:

@@ -4,6 +4,7 @@ the one-file message, other failures are retried then named; option errors are o
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from strata import executor as ex
 from strata.cli import app
 from strata.config import ExecutorParams
-from strata.serving import predict_command
+from strata.serving import predict, predict_command
 from strata.serving.model import load
 
 EXECUTORS = {
@@ -159,6 +160,16 @@ def test_a_datum_failing_on_every_try_is_named_with_its_last_error(
             loaded, tmp_path / "card.json", planned, "", ExecutorParams(workers=2, retries=1)
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_keeps_one_model_per_bytes_and_card(trained: dict[str, Path], tmp_path: Path) -> None:
+    """Loaded once per process; a long-lived (dask) worker given another card for the same bytes reloads."""
+    loaded = load(trained["model"])
+    predict.remember(loaded)
+    ref = predict.ModelRef(ex.Blob(path=str(tmp_path / "gone.skops")), loaded.sha256, loaded.card, "m", "c")
+    assert predict.worker_model(ref) is loaded  # the blob is never read
+    with pytest.raises(FileNotFoundError):
+        predict.worker_model(dataclasses.replace(ref, card={**loaded.card, "note": "another card"}))
 
 
 @pytest.mark.parametrize(
