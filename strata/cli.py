@@ -18,7 +18,7 @@ from strata.errors import StrataError
 from strata.registry import commands as models
 from strata.review import lineage, report
 from strata.review import snapshot_commands as snapshots
-from strata.serving import predict
+from strata.serving import predict_command
 from strata.serving import server as serve
 from strata.sources import refresh
 from strata.storage import commands as storage
@@ -63,7 +63,7 @@ VERBS: dict[str, Callable[..., Any]] = {
     "split": split.command,
     "train": train.command,
     "evaluate": evaluate.command,
-    "predict": predict.command,
+    "predict": predict_command.command,
     "serve": serve.command,
     "lineage": lineage.command,
     "report": report.command,

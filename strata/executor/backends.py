@@ -43,6 +43,10 @@ class Inline:
             future.set_exception(exc)
         return future
 
+    def share(self, value: Any) -> Any:
+        """``value`` as an argument of many tasks: this process has it already."""
+        return value
+
     def restart(self) -> None:
         """Nothing to restart: a failing task failed in this process."""
 
@@ -85,6 +89,10 @@ class LocalPool:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future[Any]:
         return self._pool.submit(fn, *args)
+
+    def share(self, value: Any) -> Any:
+        """``value`` as an argument of many tasks: pickled with each (keep it small, e.g. a path Blob)."""
+        return value
 
     def restart(self) -> None:
         """A worker died (the pool is broken): stop the rest, start a fresh pool."""
@@ -140,6 +148,11 @@ class DaskCluster:
             for a in args
         ]
         return self._executor.submit(fn, *shipped)
+
+    def share(self, value: Any) -> Any:
+        """``value`` as an argument of many tasks (a model's bytes): sent to every worker once, and passed
+        to each task by reference (a dask future, resolved on the worker), not once per task."""
+        return self._client.scatter(value, broadcast=True, hash=False)
 
     def restart(self) -> None:
         """Nothing to restart: the scheduler reschedules the tasks of a lost worker itself."""

@@ -72,6 +72,12 @@ def load(model: Path, card: Path | None = None, release: dict[str, Any] | None =
     info = read_json(path, default=None)
     if not isinstance(info, dict):
         raise SchemaError(f"{path}: model card not found (scoring reads the data contract from it)")
+    return checked(fitted, info, digest, model, path)
+
+
+def checked(fitted: Any, info: dict[str, Any], digest: str, model: Path, path: Path) -> Loaded:
+    """A model and its card (read by the caller: a worker gets them as bytes) checked against each other;
+    ``model`` and ``path`` (the card) name them in errors and answers."""
     if info.get("model", {}).get("sha256") != digest:
         raise SchemaError(f"{path}: card does not describe {model} (sha256 differs)")
     if "contract" not in info:

@@ -9,24 +9,26 @@ already checked and is scored as it is, if it was written under the model's own 
 
 On a delivered batch, `strata predict` therefore scores exactly the rows validate keeps, with the
 probabilities the clean partition gets, and rejects exactly the rows validate quarantines (tested).
+
+:func:`run` scores one file into its two outputs here; :func:`score_task` is the same work as a pure datum
+task (input bytes and model bytes in, the same output bytes out) that strata.serving.predict_command maps
+over many files on strata.executor.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from strata.atomic import AtomicParquetWriter
+from strata.atomic import AtomicParquetWriter, ParquetBuffer
 from strata.contract.spec import METADATA_KEY, ROW, Contract, from_metadata, quarantine_schema
 from strata.errors import ConfigError, SchemaError, StrataError
+from strata.executor.blobs import Blob
 from strata.serving import door, scoring
-from strata.serving.model import Loaded, load
+from strata.serving.model import Loaded
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,6 +52,14 @@ class Counts:
                 f"+ duplicates {self.duplicates}"
             )
 
+    def merge(self, other: Counts) -> None:
+        """Add another file's counts (the totals of `strata predict --out-dir`)."""
+        self.rows_in += other.rows_in
+        self.scored += other.scored
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.predicted.update(other.predicted)
+
     def add(self, scores: pa.Table) -> None:
         self.scored += scores.num_rows
         self.predicted.update(scores.column(scoring.PREDICTED).to_pylist())
@@ -65,7 +75,7 @@ def input_format(path: Path) -> tuple[str, bool]:
     return detect_format(path.name, "auto", "--input")
 
 
-def is_clean(path: Path, fmt: str, gz: bool) -> bool:
+def is_clean(path: Path, fmt: str, gz: bool, where: str = "") -> bool:
     """A Parquet file written by validate (or split) carries the contract in its schema metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -75,19 +85,18 @@ def is_clean(path: Path, fmt: str, gz: bool) -> bool:
     try:
         return METADATA_KEY in (pq.read_schema(path).metadata or {})
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SchemaError(f"{path}: cannot read as parquet: {str(exc).splitlines()[0]}") from exc
+        raise SchemaError(f"{where or path}: cannot read as parquet: {str(exc).splitlines()[0]}") from exc
 
 
 def delivered_chunks(
-    loaded: Loaded, path: Path, source: str, counts: Counts
+    loaded: Loaded, path: Path, where: str, source: str, counts: Counts
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
     """(scores, rejects) per chunk of a delivered file, through the contract and the key deduper."""
     from strata.contract.keys import KeyDeduper
     from strata.sources.readers import read_raw
 
-    fmt, gz = input_format(path)
+    fmt, gz = input_format(Path(where))
     dedupe = KeyDeduper()
-    where = str(path)
     chosen: tuple[Contract, door.Mapping] | None = None
     for raw in read_raw(path, fmt, gz, CHUNK_ROWS, where):
         if chosen is None:
@@ -103,15 +112,17 @@ def delivered_chunks(
         yield scores, checked.rejects
 
 
-def clean_chunks(loaded: Loaded, path: Path, counts: Counts) -> Iterator[tuple[pa.Table, pa.Table]]:
+def clean_chunks(
+    loaded: Loaded, path: Path, where: str, counts: Counts
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Scores of a clean-format file, which must have been written under the model's contract."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
-    if from_metadata(parquet.schema_arrow, path) != loaded.contract:
+    if from_metadata(parquet.schema_arrow, where) != loaded.contract:
         raise SchemaError(
-            f"{path}: written under another contract than the model's (score the delivered file instead)"
+            f"{where}: written under another contract than the model's (score the delivered file instead)"
         )
     rejects = quarantine_schema([]).empty_table()
     for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
@@ -122,19 +133,23 @@ def clean_chunks(loaded: Loaded, path: Path, counts: Counts) -> Iterator[tuple[p
         yield scores, rejects
 
 
+def chunks(
+    loaded: Loaded, path: Path, where: str, source: str, counts: Counts
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """(scores, rejects) per chunk of the file at ``path``; ``where`` names it (and its type) in errors."""
+    fmt, gz = input_format(Path(where))
+    if is_clean(path, fmt, gz, where):
+        return clean_chunks(loaded, path, where, counts)
+    return delivered_chunks(loaded, path, where, source, counts)
+
+
 def run(loaded: Loaded, path: Path, source: str, out: Path, rejects: Path) -> Counts:
     """Score ``path`` into ``out``, its rejected rows into ``rejects``; each appears whole or not at all."""
     counts = Counts()
-    fmt, gz = input_format(path)
-    chunks = (
-        clean_chunks(loaded, path, counts)
-        if is_clean(path, fmt, gz)
-        else delivered_chunks(loaded, path, source, counts)
-    )
     with AtomicParquetWriter(out, scoring.scores_schema(loaded)) as scores_w:
         rejects_w: AtomicParquetWriter | None = None
         try:
-            for scores, rejected in chunks:
+            for scores, rejected in chunks(loaded, path, str(path), source, counts):
                 if rejects_w is None:
                     rejects_w = AtomicParquetWriter(rejects, rejected.schema)
                 scores_w.write(scores)
@@ -173,44 +188,76 @@ def default_rejects(out: Path) -> Path:
     return out.with_name(f"{out.name.removesuffix('.parquet')}.rejects.parquet")
 
 
-def command(
-    *,
-    model: Annotated[Path, typer.Option(help="skops model written by train (its card.json beside it)")],
-    input_path: Annotated[
-        Path,
-        typer.Option(
-            "--input",
-            help="file to score: as delivered (.csv, .jsonl, .parquet, optionally .gz), or clean Parquet",
-        ),
-    ],
-    out: Annotated[Path, typer.Option(help="output Parquet: key, _row, predicted, proba_<class>")],
-    rejects: Annotated[
-        Path | None,
-        typer.Option(
-            help="output Parquet of rejected rows (delivered text, _row, reason); "
-            "default: <out>.rejects.parquet"
-        ),
-    ] = None,
-    source: Annotated[
-        str, typer.Option(help="source the file comes from: its contract.source_units apply (e.g. cedar)")
-    ] = "",
-    card: Annotated[
-        Path | None, typer.Option(help="model card with the data contract; default: card.json beside --model")
-    ] = None,
-) -> None:
-    """Score a file through the data contract: scores for the rows it accepts, a rejects file for the rest."""
-    start = time.perf_counter()
-    rejects_path = rejects or default_rejects(out)
-    check_paths(input_path, out, rejects_path)
-    loaded = load(model, card)
-    try:
-        counts = run(loaded, input_path, source, out, rejects_path)
-    except OSError as exc:  # a full disk, a folder without write permission: one line, nothing half-written
-        where = exc.filename or out
-        raise StrataError(f"{where}: cannot write ({exc.strerror or exc})") from None
-    shares = ", ".join(f"{cls} {n}" for cls, n in sorted(counts.predicted.items()))
-    typer.echo(
-        f"predict: rows in {counts.rows_in} = scored {counts.scored} + rejected {counts.rejected} "
-        f"+ duplicates {counts.duplicates}; predicted: {shares or 'none'}; rejects in {rejects_path} "
-        f"({time.perf_counter() - start:.1f} s)"
-    )
+# ------------------------------------------------------------------------ one file as a datum task
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """What a worker needs to score: the model's bytes (a Blob) and its card, both verified there against
+    ``sha256``; ``model`` and ``card_path`` are the client's names for them (errors, answers)."""
+
+    blob: Blob
+    sha256: str
+    card: dict[str, Any]
+    model: str
+    card_path: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """One scored file: its two output files' bytes (as :func:`run` writes them) and its counts."""
+
+    scores: bytes
+    rejects: bytes
+    counts: Counts
+
+
+_MODELS: dict[str, Loaded] = {}  # model sha256 + card -> model, in each process that scores
+
+
+def _model_key(sha256: str, card: dict[str, Any]) -> str:
+    """A model is its bytes and its card (the contract): a long-lived dask worker may see another card."""
+    from strata.atomic import fingerprint
+
+    return f"{sha256}:{fingerprint(card)}"
+
+
+def remember(loaded: Loaded) -> None:
+    """Keep ``loaded`` as this process's model (a client scoring inline loads the model only once)."""
+    _MODELS.clear()
+    _MODELS[_model_key(loaded.sha256, loaded.card)] = loaded
+
+
+def worker_model(ref: ModelRef) -> Loaded:
+    """The model of ``ref``, loaded once per process, checked against its card as `model.load` checks."""
+    from strata.atomic import sha256_file
+    from strata.model.artifact import load_model
+    from strata.serving.model import checked
+
+    hit = _MODELS.get(_model_key(ref.sha256, ref.card))
+    if hit is None:
+        with ref.blob.local(".skops") as path:
+            digest = sha256_file(path)  # a file gone or unreadable here is an I/O error: tried again
+            hit = checked(load_model(path), ref.card, digest, Path(ref.model), Path(ref.card_path))
+        remember(hit)
+    return hit
+
+
+def score_task(data: Blob, where: str, source: str, ref: ModelRef) -> Scored:
+    """The datum task of `strata predict --out-dir`: one file's bytes in, the bytes :func:`run` would write
+    out. Pure: it runs in a worker process or on a cluster, and writes nothing (a temp copy of the input
+    at most). ``where`` is the client's name of the file: its type and every error message come from it."""
+    loaded = worker_model(ref)
+    counts = Counts()
+    scores = ParquetBuffer(scoring.scores_schema(loaded))
+    rejects: ParquetBuffer | None = None
+    with data.local("".join(Path(where).suffixes[-2:])) as path:
+        for scored, rejected in chunks(loaded, path, where, source, counts):
+            rejects = rejects or ParquetBuffer(rejected.schema)
+            scores.write(scored)
+            rejects.write(rejected)
+    rejects = rejects or ParquetBuffer(quarantine_schema([]))  # an input without a chunk
+    counts.check(Path(where))
+    scores_bytes, rejects_bytes = scores.getvalue(), rejects.getvalue()
+    assert scores_bytes is not None and rejects_bytes is not None  # not lazy: always a file
+    return Scored(scores_bytes, rejects_bytes, counts)
