@@ -1,5 +1,6 @@
-"""strata benchmark: incremental datums, bounded memory (issue 3), scale-out on the executor (issue 12) and
-reviewer verbs at 10,000 partitions (issue 8), as ratios measured side by side. One module per figure (bench/fig_*.py); this is the runner.
+"""strata benchmark: incremental datums, bounded memory (issue 3), scale-out on the executor (issue 12)
+and reviewer verbs at 10,000 partitions (issue 8), as ratios measured side by side.
+One module per figure (bench/fig_*.py); this is the runner.
 
     .venv/bin/python bench/run.py            full run (~20 min on 2 cores); `make bench`
     .venv/bin/python bench/run.py --quick    smoke run, a few minutes

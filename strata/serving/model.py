@@ -72,10 +72,18 @@ def load(model: Path, card: Path | None = None, release: dict[str, Any] | None =
     info = read_json(path, default=None)
     if not isinstance(info, dict):
         raise SchemaError(f"{path}: model card not found (scoring reads the data contract from it)")
-    return checked(fitted, info, digest, model, path)
+    return checked(fitted, info, digest, model, path, release=release)
 
 
-def checked(fitted: Any, info: dict[str, Any], digest: str, model: Path, path: Path) -> Loaded:
+def checked(
+    fitted: Any,
+    info: dict[str, Any],
+    digest: str,
+    model: Path,
+    path: Path,
+    *,
+    release: dict[str, Any] | None = None,
+) -> Loaded:
     """A model and its card (read by the caller: a worker gets them as bytes) checked against each other;
     ``model`` and ``path`` (the card) name them in errors and answers."""
     if info.get("model", {}).get("sha256") != digest:
