@@ -21,8 +21,11 @@ install: $(VENV)/.installed ## create .venv and install strata with its pinned d
 repro: install ## run the whole pipeline on the embedded default (dvc repro)
 	dvc repro
 
-test: install ## run every test (unit + end-to-end with real dvc, git and a loopback S3)
-	$(PY) -m pytest
+ONE_CORE := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(shell command -v taskset >/dev/null && echo taskset -c 0)
+
+test: install ## every test on 2 workers (unit + end-to-end: real dvc, git, loopback S3), then the unit tests on one core
+	$(PY) -m pytest -n 2 --dist loadfile
+	$(ONE_CORE) $(PY) -m pytest -m "not slow" -q
 
 test-fast: install ## unit tests only
 	$(PY) -m pytest -m "not slow"

@@ -39,10 +39,8 @@ def test_fresh_clone_repro_noop_and_force_are_deterministic(project: Project) ->
     assert "up to date" in again.stdout
 
     before = snapshot(project)
-    project.run("dvc", "repro", "-f")
-    first_forced = snapshot(project)
-    project.run("dvc", "repro", "-f")
-    assert snapshot(project) == first_forced == before
+    project.run("dvc", "repro", "-f")  # every stage again: the same bytes
+    assert snapshot(project) == before
 
     shown = project.run("dvc", "metrics", "show", "--json")
     assert "macro_f1" in shown.stdout
@@ -51,6 +49,9 @@ def test_fresh_clone_repro_noop_and_force_are_deterministic(project: Project) ->
 
 
 def test_changing_one_stage_params_reruns_only_it_and_after(project: Project) -> None:
+    params = project.params()
+    params["simulate"].update(days=4, events_per_day=150)  # what reruns does not depend on the feed's size
+    project.write_params(params)
     project.run("dvc", "repro")
     project.commit("baseline")
     params = project.params()

@@ -25,10 +25,16 @@ from tests.e2e.conftest import Project, copy_project
 
 pytestmark = pytest.mark.slow
 
+DAYS = 12
+
 
 @pytest.fixture(scope="module")
 def repro(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = copy_project(tmp_path_factory.mktemp("serving") / "project")
+    params = project.params()  # 12 days: every delivery style, birch's new column from day 6
+    params["simulate"]["days"] = DAYS
+    next(s for s in params["simulate"]["sites"] if s["name"] == "birch")["new_column_from_day"] = 6
+    project.write_params(params)
     project.run("dvc", "repro")
     return project
 
@@ -50,7 +56,7 @@ def pairs(table: Any) -> list[tuple[int, str]]:
 def test_predict_on_every_delivered_batch_matches_validate(repro: Project, tmp_path: Path) -> None:
     loaded = load(repro.path / "models/model.skops")
     batches = list(delivered(repro))
-    assert len(batches) == 90
+    assert len(batches) == 3 * DAYS
     for ident, entry, path in batches:
         out, rejects = tmp_path / "scores.parquet", tmp_path / "rejects.parquet"
         counts = predict.run(loaded, path, entry["source"], out, rejects)
