@@ -24,7 +24,7 @@ repro: install ## run the whole pipeline on the embedded default (dvc repro)
 ONE_CORE := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(shell command -v taskset >/dev/null && echo taskset -c 0)
 
 test: install ## every test on 2 workers (unit + end-to-end: real dvc, git, loopback S3), then the unit tests on one core
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 	$(ONE_CORE) $(PY) -m pytest -m "not slow" -q
 
 test-fast: install ## unit tests only
