@@ -1,0 +1,1 @@
+"""Scoring: the contract at the door, `strata predict` (files) and `strata serve` (HTTP)."""

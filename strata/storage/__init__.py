@@ -1,0 +1,1 @@
+"""Object storage tiers: roles and IAM policies, the loopback S3 server, DVC remotes per tier."""
