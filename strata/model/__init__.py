@@ -1,1 +1,1 @@
-"""The model: features, the scikit-learn Pipeline, its byte-stable file and card, metrics, plots, Bayes rates."""
+"""The model: features, the scikit-learn Pipeline, its byte-stable file and card, metrics, plots."""
