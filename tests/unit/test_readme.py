@@ -27,8 +27,8 @@ def strata_lines() -> list[str]:
             continue
         for line in body.splitlines():
             code = line.split(" #")[0].strip()
-            for part in re.split(r"&&|;", code):
-                part = part.strip()
+            for piece in re.split(r"&&|;", code):
+                part = piece.strip()
                 if part.startswith("strata "):
                     lines.append(part)
     prose = re.sub(r"```.*?```", "", README, flags=re.DOTALL)
