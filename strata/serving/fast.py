@@ -91,7 +91,52 @@ def _compile(model: Any) -> Compiled:
         parts.append((names, [_nameless(step) for step in chain]))
     _require(not hasattr(estimator, "feature_names_in_"))  # fitted on the ColumnTransformer's array
     inputs = [(name, ctype) for name, ctype, *_ in columns]
-    return Compiled(inputs, columns, ratios, parts, estimator, np.asarray(model.classes_, dtype=object))
+    classes = np.asarray(model.classes_, dtype=object)
+    return Compiled(inputs, columns, ratios, parts, _inner(estimator), classes)
+
+
+class _Stacked:
+    """A fitted ColumnTransformer's parts called directly on an array: (column indices, transformer)."""
+
+    def __init__(self, parts: list[tuple[np.ndarray, Any]]) -> None:
+        self.parts = parts
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return np.hstack([transformer.transform(X[:, columns]) for columns, transformer in self.parts])
+
+
+def _inner(estimator: Any) -> Any:
+    """HistGradientBoosting with categorical features encodes them again with a ColumnTransformer of its
+    own (``_preprocessor``) on every call: a shallow copy calls that one's parts directly."""
+    from sklearn.compose import ColumnTransformer
+
+    inner = getattr(estimator, "_preprocessor", None)
+    if not isinstance(inner, ColumnTransformer) or inner.sparse_output_ or not _default_output(inner):
+        return estimator
+    try:
+        parts = _inner_parts(inner)
+    except _Unsupported:
+        return estimator
+    twin = copy.copy(estimator)
+    twin._preprocessor = _Stacked(parts)
+    return twin
+
+
+def _inner_parts(inner: Any) -> list[tuple[np.ndarray, Any]]:
+    import numpy as np
+
+    parts = []
+    for _, transformer, selected in inner.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        mask = np.asarray(selected)
+        _require(mask.dtype == bool and mask.shape == (inner.n_features_in_,))
+        _require(not isinstance(transformer, str) and _default_output(transformer))
+        if mask.any():  # a part without columns is skipped, as the ColumnTransformer does
+            parts.append((np.flatnonzero(mask), _nameless(transformer)))
+    return parts
 
 
 def _default_output(*estimators: Any) -> bool:

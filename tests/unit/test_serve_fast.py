@@ -54,6 +54,8 @@ def test_compiled_steps_give_the_pipelines_probabilities_bit_for_bit(kind: str, 
     model.fit(features.to_frame(table, inputs, "t"), table["label"].to_pylist())
     compiled = fast.compile_model(model)
     assert compiled is not None
+    inner = kind == "hist_gradient_boosting"  # its own encoder of categorical features, called directly too
+    assert isinstance(getattr(compiled.estimator, "_preprocessor", None), fast._Stacked) == inner
     new = with_nulls(make_table(300, seed=9), 7)
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         expected, labels = features.predict(model, new, "t")
