@@ -88,7 +88,7 @@ def _compile(model: Any) -> Compiled:
             _require(_default_output(transformer))
             chain = [step for _, step in transformer.steps]
         _require(all(not isinstance(step, str) and _default_output(step) for step in chain))
-        parts.append((names, [_nameless(step) for step in chain]))
+        parts.append((names, [_direct(step) for step in chain]))
     _require(not hasattr(estimator, "feature_names_in_"))  # fitted on the ColumnTransformer's array
     inputs = [(name, ctype) for name, ctype, *_ in columns]
     classes = np.asarray(model.classes_, dtype=object)
@@ -135,7 +135,7 @@ def _inner_parts(inner: Any) -> list[tuple[np.ndarray, Any]]:
         _require(mask.dtype == bool and mask.shape == (inner.n_features_in_,))
         _require(not isinstance(transformer, str) and _default_output(transformer))
         if mask.any():  # a part without columns is skipped, as the ColumnTransformer does
-            parts.append((np.flatnonzero(mask), _nameless(transformer)))
+            parts.append((np.flatnonzero(mask), _direct(transformer)))
     return parts
 
 
@@ -146,6 +146,44 @@ def _default_output(*estimators: Any) -> bool:
         for e in estimators
         for value in (getattr(e, "_sklearn_output_config", None) or {}).values()
     )
+
+
+def _direct(step: Any) -> Any:
+    """A fitted transformer as called here: an OrdinalEncoder that gives NaN to every unknown or missing
+    value as :class:`_Codes`, any other as a copy that does not check column names."""
+    import numpy as np
+    from sklearn.preprocessing import OrdinalEncoder
+
+    if type(step) is OrdinalEncoder and step.handle_unknown == "use_encoded_value":
+        float64 = np.dtype(step.dtype) == np.float64
+        if _nan(step.unknown_value) and _nan(step.encoded_missing_value) and float64:
+            if not step._infrequent_enabled or all(i is None for i in step._infrequent_indices):
+                categories = [list(c.tolist()) for c in step.categories_]
+                kinds = [{type(v) for v in c if not _nan(v)} for c in categories]  # None: a category
+                if all(k <= {str, type(None)} or k <= {float} for k in kinds):
+                    return _Codes(categories)
+    return _nameless(step)
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+class _Codes:
+    """OrdinalEncoder.transform as one dict lookup a value: the index of the value in its column's
+    categories as a float, NaN for a missing (NaN) or unknown value (the encoder's unknown_value and
+    encoded_missing_value are both NaN, and no category is infrequent). None is a category to sklearn."""
+
+    def __init__(self, categories: list[list[Any]]) -> None:
+        self.codes = [{v: float(i) for i, v in enumerate(c) if not _nan(v)} for c in categories]
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        out = np.empty(X.shape, np.float64)
+        for j, codes in enumerate(self.codes):
+            out[:, j] = [codes.get(v, math.nan) for v in X[:, j].tolist()]
+        return out
 
 
 def _nameless(step: Any) -> Any:

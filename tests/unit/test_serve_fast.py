@@ -132,3 +132,38 @@ def test_requests_answer_what_the_file_path_writes_alone_or_batched(loaded: Load
                 assert np.array(probs).tobytes() == np.array(expected[event["event_id"]]).tobytes()
             else:
                 assert "error" in answer and "proba" not in answer
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_ordinal_codes_are_the_encoders_bit_for_bit(fixed: bool) -> None:
+    from sklearn.preprocessing import OrdinalEncoder
+
+    nan = float("nan")
+    text = np.array(["b", "a", nan, "c", None, "a", "b", "b"], dtype=object)
+    codes = np.array([2.0, 0.0, nan, 1.0, 2.0, 0.0, 3.0, nan])
+    train = np.column_stack([text, codes.astype(object)])
+    categories: Any = [["c", "b", "a"], [0.0, 1.0, 2.0, 3.0]] if fixed else "auto"
+    encoder = OrdinalEncoder(
+        categories=categories, handle_unknown="use_encoded_value", unknown_value=nan,
+        encoded_missing_value=nan, max_categories=250, dtype=np.float64,
+    ).fit(train)  # fmt: skip
+    direct = fast._direct(encoder)
+    assert isinstance(direct, fast._Codes)
+    new_text = np.array(["a", "zz", nan, None, "c", "b", "A", ""], dtype=object)
+    new_codes = np.array([0.0, 1.0, 5.0, nan, -0.0, 3.0, 2.0, 0.5])
+    for X in (np.column_stack([new_text, new_codes.astype(object)]), train):
+        assert direct.transform(X).tobytes() == encoder.transform(X).tobytes()
+    numbers = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=nan, encoded_missing_value=nan)
+    numbers.fit(codes[:, None])
+    got, expected = fast._direct(numbers).transform(new_codes[:, None]), numbers.transform(new_codes[:, None])
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_an_encoder_with_other_codes_for_unknown_or_rare_values_is_called_as_it_is() -> None:
+    from sklearn.preprocessing import OrdinalEncoder
+
+    X = np.array([["a"], ["a"], ["a"], ["b"]], dtype=object)
+    other = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
+    rare = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=1)
+    for encoder in (other.fit(X), rare.fit(X), OrdinalEncoder().fit(X)):
+        assert not isinstance(fast._direct(encoder), fast._Codes)
