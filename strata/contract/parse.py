@@ -30,9 +30,11 @@ _MIDNIGHT = b"T00:00:00"
 
 
 def to_numpy_mask(mask: pa.Array) -> np.ndarray:
-    """Boolean arrow array -> numpy bool, null as False."""
+    """Boolean arrow array -> numpy bool, null as False (no fill when there is no null: the usual case)."""
     import pyarrow.compute as pc
 
+    if not mask.null_count:
+        return mask.to_numpy(zero_copy_only=False)
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
