@@ -69,6 +69,18 @@ def test_compiled_steps_give_the_pipelines_probabilities_bit_for_bit(kind: str, 
             )
 
 
+def test_a_bagged_model_gives_the_pipelines_probabilities_bit_for_bit() -> None:
+    table = with_nulls(make_table(200, seed=3), 11)
+    inputs = [(name, ctype) for name, ctype, _ in COLUMNS]
+    model = pipeline.build_pipeline(COLUMNS, "hist_gradient_boosting", {"max_iter": 5}, seed=5, bag=2)
+    model.fit(features.to_frame(table, inputs, "t"), table["label"].to_pylist())
+    compiled = fast.compile_model(model)
+    assert compiled is not None
+    new = with_nulls(make_table(100, seed=9), 7)
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        assert fast.predict(compiled, new, "t")[0].tobytes() == features.predict(model, new, "t")[0].tobytes()
+
+
 def test_a_model_of_another_shape_is_scored_through_its_pipeline() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
