@@ -114,8 +114,22 @@ def validate_batch(
         arrays = [a.filter(good) for a in arrays]
     kept = len(arrays[-1])
     lineage = [pa.repeat(source, kept).cast(pa.string()), pa.repeat(datum, kept).cast(pa.string())]
-    clean = pa.Table.from_arrays([*arrays[:-1], *lineage, arrays[-1]], schema=clean_schema(contract))
+    clean = pa.Table.from_arrays([*arrays[:-1], *lineage, arrays[-1]], schema=_clean_schema(contract))
     return Validated(clean, _quarantine(batch, checked, bad), _count(checked))
+
+
+_SCHEMAS: dict[int, tuple[Contract, pa.Schema]] = {}  # id -> (contract, its clean schema): built once
+
+
+def _clean_schema(contract: Contract) -> pa.Schema:
+    """clean_schema(contract), remembered per contract object (it serializes the whole contract): a server
+    checks every small batch against the same few contracts."""
+    hit = _SCHEMAS.get(id(contract))
+    if hit is None or hit[0] is not contract:
+        if len(_SCHEMAS) >= 64:
+            _SCHEMAS.clear()
+        hit = _SCHEMAS[id(contract)] = (contract, clean_schema(contract))
+    return hit[1]
 
 
 def split_malformed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Table | None]:
@@ -148,8 +162,10 @@ def _check_all(
     def one(column: str) -> _Checked:
         return _check(batch, contract, column, mapping.get(column), source=source, where=where)
 
+    if batch.num_rows < PARALLEL_ROWS:
+        return [one(c) for c in contract.columns]
     workers = min(os.cpu_count() or 1, len(contract.columns))
-    if batch.num_rows < PARALLEL_ROWS or workers < 2:
+    if workers < 2:
         return [one(c) for c in contract.columns]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, contract.columns))

@@ -30,9 +30,11 @@ _MIDNIGHT = b"T00:00:00"
 
 
 def to_numpy_mask(mask: pa.Array) -> np.ndarray:
-    """Boolean arrow array -> numpy bool, null as False."""
+    """Boolean arrow array -> numpy bool, null as False (no fill when there is no null: the usual case)."""
     import pyarrow.compute as pc
 
+    if not mask.null_count:
+        return mask.to_numpy(zero_copy_only=False)
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
@@ -83,7 +85,6 @@ def strip_missing(raw: pa.Array, na_values: Sequence[str]) -> tuple[pa.Array, np
     - only the values whose byte length and first byte match some na value are looked up (usually none).
     """
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     lengths, first, last = _edges(raw)
@@ -93,12 +94,8 @@ def strip_missing(raw: pa.Array, na_values: Sequence[str]) -> tuple[pa.Array, np
     if len(edge) and (edge.min() < 33 or edge.max() > 126):
         stripped = pc.utf8_trim_whitespace(raw)
         lengths, first, _ = _edges(stripped)
-    words = [v.strip().encode() for v in na_values]
-    table = np.zeros((max((len(w) for w in words), default=0) + 2, 256), bool)  # [length, first byte]
-    for w in words:
-        table[len(w), w[0] if w else slice(None)] = True
-    rows = np.flatnonzero(np.take(table.ravel(), np.minimum(lengths, len(table) - 1) * 256 + first))
-    na = pa.array([w.decode() for w in words], pa.string())
+    table, na = _na_lookup(tuple(na_values))
+    rows = np.flatnonzero(np.take(table, np.minimum(lengths, len(table) // 256 - 1) * 256 + first))
     if len(rows) > len(raw) // 4:
         found = to_numpy_mask(pc.is_in(stripped, value_set=na))
     else:
@@ -108,6 +105,22 @@ def strip_missing(raw: pa.Array, na_values: Sequence[str]) -> tuple[pa.Array, np
     if stripped.null_count:
         found |= ~to_numpy_mask(stripped.is_valid())
     return stripped, found
+
+
+@functools.lru_cache(maxsize=64)
+def _na_lookup(na_values: tuple[str, ...]) -> tuple[np.ndarray, pa.Array]:
+    """(flat table[length * 256 + first byte]: some stripped na value has them, the stripped na values),
+    built once per contract (read only)."""
+    import numpy as np
+    import pyarrow as pa
+
+    words = [v.strip().encode() for v in na_values]
+    table = np.zeros((max((len(w) for w in words), default=0) + 2, 256), bool)  # [length, first byte]
+    for w in words:
+        table[len(w), w[0] if w else slice(None)] = True
+    flat = table.ravel()
+    flat.flags.writeable = False
+    return flat, pa.array([w.decode() for w in words], pa.string())
 
 
 def safe_cast(strings: pa.Array, kind: pa.DataType) -> pa.Array:

@@ -133,6 +133,14 @@ def to_frame(table: pa.Table, inputs: Sequence[tuple[str, str]], where: str | Pa
     """Cast the input columns to their contract types and hand them to pandas (the Pipeline's input)."""
     import pyarrow as pa
 
+    arrays = input_arrays(table, inputs, where)
+    return pa.Table.from_arrays(arrays, names=[name for name, _ in inputs]).to_pandas()
+
+
+def input_arrays(table: pa.Table, inputs: Sequence[tuple[str, str]], where: str | Path) -> list[Any]:
+    """The input columns cast to their contract types; a missing or uncastable one is a SchemaError."""
+    import pyarrow as pa
+
     missing = [name for name, _ in inputs if name not in table.column_names]
     if missing:
         raise SchemaError(f"{where}: missing feature column '{missing[0]}'")
@@ -142,8 +150,7 @@ def to_frame(table: pa.Table, inputs: Sequence[tuple[str, str]], where: str | Pa
             arrays.append(_cast(table[name], ctype))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaError(f"{where}: column '{name}' is not {ctype}: {str(exc).splitlines()[0]}") from exc
-    names = [name for name, _ in inputs]
-    return pa.Table.from_arrays(arrays, names=names).to_pandas()
+    return arrays
 
 
 def _cast(column: Any, ctype: str) -> Any:

@@ -20,7 +20,7 @@ from strata.contract.spec import Contract, from_json
 from strata.errors import SchemaError
 from strata.model import features
 from strata.model.artifact import load_model
-from strata.serving import door
+from strata.serving import door, fast
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Loaded:
     columns_cache: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     # served from the registry: ref (as asked, e.g. model#prod), name, version, stage, commit; None for a file
     release: dict[str, Any] | None = None
+    # the fitted steps, called directly by scoring (strata.serving.fast); None: through the Pipeline
+    compiled: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -98,7 +100,10 @@ def checked(
             raise SchemaError(f"{path}: model input '{name}' is not a {ctype} column of the card's contract")
     classes = tuple(str(c) for c in fitted.classes_)
     relaxed = door.without_target(contract)
-    return Loaded(fitted, info, contract, relaxed, digest, str(model), inputs, classes, release=release)
+    return Loaded(
+        fitted, info, contract, relaxed, digest, str(model), inputs, classes, release=release,
+        compiled=fast.compile_model(fitted),
+    )  # fmt: skip
 
 
 def warm_up(loaded: Loaded) -> None:
@@ -108,7 +113,7 @@ def warm_up(loaded: Loaded) -> None:
     from strata.contract.spec import arrow_type
 
     row = pa.table({name: pa.nulls(1, arrow_type(ctype)) for name, ctype in loaded.inputs})
-    features.predict(loaded.model, row, loaded.path)
+    fast.score(loaded.model, loaded.compiled, row, loaded.path)
 
 
 class ModelHolder:

@@ -32,15 +32,11 @@ COLUMN_SETS = 1024  # distinct request column sets remembered per model
 def predict_clean(loaded: Loaded, clean: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(class probabilities, predicted class) of contract-typed rows; the one model call of both paths.
 
-    sklearn's input checks are skipped (same numbers, a third less time a call): the contract has already
-    refused what they look for (infinities, wrong types), and parameters were checked when fitting.
+    See :func:`strata.serving.fast.score`.
     """
-    import sklearn
+    from strata.serving import fast
 
-    from strata.model import features
-
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        return features.predict(loaded.model, clean, loaded.path)
+    return fast.score(loaded.model, loaded.compiled, clean, loaded.path)
 
 
 def scores_schema(loaded: Loaded) -> pa.Schema:
