@@ -120,7 +120,18 @@ def _drive(
             if index not in args:
                 args[index] = tuple(_resolve(a, backend.shares_disk) for a in jobs[index].args)
             call = (task, args[index], module, code, remote)
-            flying[backend.submit(_call, *call)] = _Flight(index, backend.generation)
+            try:
+                future = backend.submit(_call, *call)
+            except (BrokenProcessPool, OSError) as broken:
+                if not isinstance(backend, LocalPool):
+                    raise
+                # the pool broke (a worker died) before its failed futures were seen here: a try of this
+                # job; start a fresh pool and go on, as when a future reports the break
+                todo.appendleft(index)
+                _count_try(jobs, tries, index, retries, broken)
+                backend.restart()
+                break
+            flying[future] = _Flight(index, backend.generation)
             weight += jobs[index].weight
         done, _ = cf.wait(list(flying), return_when=cf.FIRST_COMPLETED)
         for future in done:
@@ -136,16 +147,20 @@ def _drive(
                 continue
             if isinstance(error, StrataError):
                 raise error
-            tries[flight.index] += 1
-            if tries[flight.index] > retries:
-                label, detail = jobs[flight.index].label, _one_line(error)
-                raise DatumFailed(f"datum {label}: failed {tries[flight.index]} times; last error: {detail}")
+            _count_try(jobs, tries, flight.index, retries, error)
             if isinstance(error, BrokenProcessPool) and flight.generation == backend.generation:
                 backend.restart()  # a worker died: the pool cannot run anything more
             todo.appendleft(flight.index)
         while following in ready:
             yield jobs[following], ready.pop(following)
             following += 1
+
+
+def _count_try(jobs: Sequence[Job], tries: list[int], index: int, retries: int, error: BaseException) -> None:
+    tries[index] += 1
+    if tries[index] > retries:
+        label, detail = jobs[index].label, _one_line(error)
+        raise DatumFailed(f"datum {label}: failed {tries[index]} times; last error: {detail}")
 
 
 def _resolve(arg: Any, shares_disk: bool) -> Any:

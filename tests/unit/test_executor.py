@@ -171,3 +171,49 @@ def test_a_blob_can_be_a_url_the_worker_reads_itself():
     with blob.local(".csv") as local:
         assert local.read_bytes() == b"id\n1\n"
     assert blob.open().read() == b"id\n1\n"
+
+
+def test_a_pool_found_broken_when_submitting_is_restarted_and_loses_no_datum(monkeypatch):
+    """A worker can die between two results: the next submit then raises (BrokenProcessPool, or OSError from
+    a pipe the dead pool closed) before any failed future is seen. That is a try, then a fresh pool."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from strata.config import ExecutorParams
+    from strata.executor.backends import LocalPool
+
+    pool = LocalPool(2)
+    real, calls = pool.submit, []
+
+    def submit(fn, *args):  # noqa: ANN001, ANN002, ANN202
+        calls.append(pool.generation)
+        if len(calls) in (3, 5):
+            raise BrokenProcessPool("a worker died") if len(calls) == 3 else OSError("handle is closed")
+        return real(fn, *args)
+
+    monkeypatch.setattr(pool, "submit", submit)
+    jobs = [ex.Job(f"s/{i}", (str(i),)) for i in range(6)]
+    try:
+        out = list(ex.run(tasks.pid, jobs, ExecutorParams(kind="local", workers=2), "t", backend=pool))
+    finally:
+        pool.close()
+    assert [label for label, _ in (r for _, r in out)] == [str(i) for i in range(6)]
+    assert pool.generation == 2  # restarted once per broken submit
+
+
+def test_a_submit_that_keeps_failing_is_a_one_line_datum_error(monkeypatch):
+    from strata.config import ExecutorParams
+    from strata.executor.backends import LocalPool
+
+    pool = LocalPool(2)
+
+    def submit(fn, *args):  # noqa: ANN001, ANN002, ANN202
+        raise OSError("handle is closed")
+
+    monkeypatch.setattr(pool, "submit", submit)
+    try:
+        with pytest.raises(ex.DatumFailed, match=r"^datum s/0: failed 3 times; last error: OSError: handle"):
+            list(
+                ex.run(tasks.pid, [ex.Job("s/0", ("0",))], ExecutorParams(kind="local", retries=2), "t", pool)
+            )
+    finally:
+        pool.close()
