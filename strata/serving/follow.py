@@ -18,7 +18,6 @@ a stage reference (a version reference is fetched once and loaded by every worke
 from __future__ import annotations
 
 import subprocess
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,8 +92,12 @@ def load_version(root: Path, resolved: Resolved, ref_text: str) -> tuple[Loaded,
     fetched = source.fetch(root, resolved, root / CACHE)
     try:
         loaded = ModelHolder.prepare(fetched.model, fetched.card_path, release_of(ref_text, fetched))
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # the card's file, but no skops model here
-        raise RegistryError(f"{resolved.ref}: cannot load {fetched.model}: {exc}") from None
+    except StrataError:
+        raise
+    except Exception as exc:  # the card's file, but no model this process can load: whatever skops raises,
+        # the follower must hear it as a failed move (the old version keeps serving), not lose its thread
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise RegistryError(f"{resolved.ref}: cannot load {fetched.model}: {detail}") from None
     return loaded, fetched
 
 

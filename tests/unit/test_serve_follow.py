@@ -201,3 +201,28 @@ def test_a_file_served_model_names_no_registry_version(loaded: Loaded) -> None:
     summary = loaded.summary()
     assert summary["version"] == loaded.sha256[:12] and loaded.release is None
     assert (summary["ref"], summary["stage"], summary["commit"]) == (None, None, None)
+
+
+def test_a_version_that_cannot_be_loaded_is_a_registry_error_whatever_the_loader_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """skops may raise anything on a file it cannot read; the follower must get a RegistryError (a failed
+    move, logged, the old version serving) rather than an exception that would end its watcher thread."""
+    from strata.registry import source
+    from strata.serving import follow
+
+    class Fetched:
+        model, card_path = tmp_path / "m.skops", tmp_path / "c.json"
+
+        def describe(self) -> dict[str, str]:
+            return {"name": "model", "version": "v0.0.2", "stage": "prod", "commit": "0" * 40}
+
+    monkeypatch.setattr(source, "fetch", lambda root, resolved, dest: Fetched())
+
+    def broken(*args: Any) -> Any:
+        raise KeyError("__reduce__")  # what an unexpected file inside the zip can give
+
+    monkeypatch.setattr(ModelHolder, "prepare", staticmethod(broken))
+    resolved = Resolved("model", "v0.0.2", "prod", "0" * 40)
+    with pytest.raises(RegistryError, match=r"^model@v0\.0\.2: cannot load .*m\.skops: '__reduce__'$"):
+        follow.load_version(tmp_path, resolved, "model#prod")
