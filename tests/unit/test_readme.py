@@ -121,3 +121,20 @@ def test_the_byod_example_loads_as_params(tmp_path: Path) -> None:
     loaded = {name: config.section(params, name, cls) for name, cls in sections.items()}
     assert loaded["validate"].contract.target == "defaulted" and loaded["validate"].contract.key == ()
     assert loaded["train"].ratios == () and loaded["simulate"].days == 0
+
+
+def test_the_curl_example_is_an_event_the_default_contract_accepts() -> None:
+    """The README's `curl .../predict -d '{...}'` body names only contract columns (or aliases) and every
+    required one: the example a new user copies first must not answer 400."""
+    import json
+
+    from strata import config
+
+    body = re.search(r"curl -s localhost:8080/predict -d '(\{.*?\})'", README, flags=re.DOTALL)
+    assert body, "the README lost its curl example"
+    event = json.loads(body.group(1))
+    contract = config.section(ROOT / "params.yaml", "validate", config.ValidateParams).contract
+    names = {alias: name for name, spec in contract.columns.items() for alias in (name, *spec.aliases)}
+    assert set(event) <= set(names), sorted(set(event) - set(names))
+    required = {n for n, spec in contract.columns.items() if spec.required and n != contract.target}
+    assert required <= {names[k] for k, v in event.items() if v is not None}, required
