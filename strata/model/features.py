@@ -16,6 +16,7 @@ from strata.contract.spec import TEXT, arrow_type
 from strata.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -76,11 +77,8 @@ def derive(
         if ctype == "timestamp":
             ts = pd.to_datetime(series, utc=True)
             hours = ts.dt.hour + ts.dt.minute / 60 + ts.dt.second / 3600
-            angle = (2 * math.pi / 24) * hours.to_numpy(dtype=float, na_value=np.nan)
-            out[f"{name}__hour"] = hours.to_numpy(dtype=float, na_value=np.nan)
-            out[f"{name}__hour_sin"] = np.sin(angle)
-            out[f"{name}__hour_cos"] = np.cos(angle)
-            out[f"{name}__dow"] = ts.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan)
+            dow = ts.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan)
+            out.update(time_columns(name, hours.to_numpy(dtype=float, na_value=np.nan), dow))
         elif ctype == "bool":
             out[name] = series.astype("boolean").to_numpy(dtype=float, na_value=np.nan)
         elif ctype in NUMERIC_TYPES:
@@ -88,11 +86,32 @@ def derive(
         else:
             values = series.astype(object)
             out[name] = values.where(series.notna(), np.nan).to_numpy(dtype=object)
+    add_ratios(out, ratios)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def time_columns(name: str, hours: np.ndarray, dow: np.ndarray) -> dict[str, np.ndarray]:
+    """A timestamp's model columns from its hour of day (with fraction) and day of week, float64 with NaN;
+    shared by :func:`derive` (pandas) and strata.serving.fast (Arrow), so both compute the same floats."""
+    import numpy as np
+
+    angle = (2 * math.pi / 24) * hours
+    return {
+        f"{name}__hour": hours,
+        f"{name}__hour_sin": np.sin(angle),
+        f"{name}__hour_cos": np.cos(angle),
+        f"{name}__dow": dow,
+    }
+
+
+def add_ratios(out: dict[str, Any], ratios: Sequence[Sequence[str]]) -> None:
+    """Each [a, b] of ``ratios`` adds a_per_b to ``out``: NaN when either is missing or b is 0."""
+    import numpy as np
+
     for top, bottom in ratios:
         with np.errstate(divide="ignore", invalid="ignore"):
             quotient = out[top] / out[bottom]
         out[ratio_name((top, bottom))] = np.where(np.isfinite(quotient), quotient, np.nan)
-    return pd.DataFrame(out, index=frame.index)
 
 
 def derived_names(

@@ -238,21 +238,14 @@ def derive(arrays: dict[str, Any], compiled: Compiled) -> dict[str, np.ndarray]:
             hours = (
                 _floats(pc.hour(column)) + _floats(pc.minute(column)) / 60 + _floats(pc.second(column)) / 3600
             )
-            angle = (2 * math.pi / 24) * hours
-            out[f"{name}__hour"] = hours
-            out[f"{name}__hour_sin"] = np.sin(angle)
-            out[f"{name}__hour_cos"] = np.cos(angle)
-            out[f"{name}__dow"] = _floats(pc.day_of_week(column))
+            out.update(features.time_columns(name, hours, _floats(pc.day_of_week(column))))
         elif ctype in features.NUMERIC_TYPES:
             out[name] = _floats(column)
         else:
             values = column.to_numpy(zero_copy_only=False).astype(object)
             values[_nulls(column)] = np.nan
             out[name] = values
-    for top, bottom in compiled.ratios:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            quotient = out[top] / out[bottom]
-        out[features.ratio_name((top, bottom))] = np.where(np.isfinite(quotient), quotient, np.nan)
+    features.add_ratios(out, compiled.ratios)
     return out
 
 
