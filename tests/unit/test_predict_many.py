@@ -69,7 +69,11 @@ def files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("kind", ["inline", "local"])
+@pytest.mark.parametrize(
+    "kind",
+    # dask: a LocalCluster of 2 worker processes, no shared disk (blobs travel as bytes, the model once)
+    ["inline", "local", pytest.param("dask", marks=pytest.mark.slow)],
+)
 def test_many_files_give_the_bytes_of_the_one_file_form(
     trained: dict[str, Path], inputs: Path, single: Path, tmp_path: Path, kind: str
 ) -> None:
@@ -213,21 +217,3 @@ def test_options_are_checked_with_one_line_errors(
     code, output = invoke(trained, *(a.format(inputs=inputs, tmp=tmp_path) for a in args))
     assert (code, output) == (2, f"strata predict: error: {message.format(inputs=inputs, tmp=tmp_path)}\n")
     assert not list(tmp_path.glob("*.parquet"))
-
-
-@pytest.mark.slow
-def test_a_dask_cluster_writes_the_bytes_of_a_local_pool_and_of_one_file(
-    trained: dict[str, Path], inputs: Path, single: Path, tmp_path: Path
-) -> None:
-    """A LocalCluster of 2 worker processes: no shared disk (blobs travel as bytes, the model once)."""
-    code, output = invoke(
-        trained,
-        "--input",
-        str(inputs),
-        "--out-dir",
-        str(tmp_path / "out"),
-        "--params",
-        params(tmp_path, "dask"),
-    )
-    assert code == 0, output
-    assert files(tmp_path / "out") == files(single)
