@@ -98,6 +98,48 @@ class _Flight:
     generation: int
 
 
+class _Queue:
+    """The jobs to submit (by index), each one's tries, and the futures in flight."""
+
+    def __init__(self, jobs: Sequence[Job], retries: int) -> None:
+        self.jobs, self.retries = jobs, retries
+        self.todo = collections.deque(range(len(jobs)))
+        self.tries = [0] * len(jobs)
+        self.flying: dict[cf.Future[Any], _Flight] = {}
+
+    def again(self, index: int, error: BaseException) -> None:
+        """A try of job ``index`` failed for a reason outside the data: queue it again, or give up."""
+        self.tries[index] += 1
+        if self.tries[index] > self.retries:
+            label, detail = self.jobs[index].label, _one_line(error)
+            raise DatumFailed(f"datum {label}: failed {self.tries[index]} times; last error: {detail}")
+        self.todo.appendleft(index)
+
+    def submit(self, backend: Backend, index: int, fn: Callable[..., Any], *args: Any) -> bool:
+        """Submit job ``index``; False if the pool was found broken (and restarted) instead."""
+        try:
+            self.flying[backend.submit(fn, *args)] = _Flight(index, backend.generation)
+        except (BrokenProcessPool, OSError) as broken:
+            if not isinstance(backend, LocalPool):
+                raise
+            # the pool broke (a worker died) before its failed futures were seen here: a try of this job;
+            # start a fresh pool and go on, as when a future reports the break
+            self.again(index, broken)
+            self.restart(backend, broken)
+            return False
+        return True
+
+    def restart(self, backend: Backend, error: BaseException) -> None:
+        """A fresh pool; the jobs still in flight on the old one are lost with it: each is a try (as when
+        its future reports the break) queued again, and its future is dropped, never awaited: an aborted
+        pool's futures need not ever complete."""
+        backend.restart()
+        lost = [(f, x) for f, x in self.flying.items() if x.generation != backend.generation]
+        for future, flight in sorted(lost, key=lambda f: -f[1].index):
+            del self.flying[future]
+            self.again(flight.index, error)
+
+
 def _drive(
     backend: Backend, task: Callable[..., R], jobs: Sequence[Job], retries: int, advance: Callable[[], None]
 ) -> Iterator[tuple[Job, R]]:
@@ -106,9 +148,8 @@ def _drive(
     code = deps.code_fingerprint(module) if module.split(".")[0] in deps.PACKAGES else ""
     remote = not isinstance(backend, Inline)
     window = WINDOW_PER_WORKER * backend.workers if remote else 1
-    todo = collections.deque(range(len(jobs)))
-    tries = [0] * len(jobs)
-    flying: dict[cf.Future[Any], _Flight] = {}
+    queue = _Queue(jobs, retries)
+    todo, flying = queue.todo, queue.flying
     ready: dict[int, R] = {}
     args: dict[int, tuple[Any, ...]] = {}  # resolved once, reused by retries
     following = 0
@@ -119,23 +160,14 @@ def _drive(
             index = todo.popleft()
             if index not in args:
                 args[index] = tuple(_resolve(a, backend.shares_disk) for a in jobs[index].args)
-            call = (task, args[index], module, code, remote)
-            try:
-                future = backend.submit(_call, *call)
-            except (BrokenProcessPool, OSError) as broken:
-                if not isinstance(backend, LocalPool):
-                    raise
-                # the pool broke (a worker died) before its failed futures were seen here: a try of this
-                # job; start a fresh pool and go on, as when a future reports the break
-                todo.appendleft(index)
-                _count_try(jobs, tries, index, retries, broken)
-                backend.restart()
+            if not queue.submit(backend, index, _call, task, args[index], module, code, remote):
                 break
-            flying[future] = _Flight(index, backend.generation)
             weight += jobs[index].weight
         done, _ = cf.wait(list(flying), return_when=cf.FIRST_COMPLETED)
         for future in done:
-            flight = flying.pop(future)
+            flight = flying.pop(future, None)
+            if flight is None:  # given up with a pool restarted by an earlier future of this loop
+                continue
             if future.cancelled():  # dropped with a broken pool before it ran: not a try
                 todo.appendleft(flight.index)
                 continue
@@ -144,23 +176,15 @@ def _drive(
                 ready[flight.index] = future.result()
                 args.pop(flight.index, None)
                 advance()
-                continue
-            if isinstance(error, StrataError):
+            elif isinstance(error, StrataError):
                 raise error
-            _count_try(jobs, tries, flight.index, retries, error)
-            if isinstance(error, BrokenProcessPool) and flight.generation == backend.generation:
-                backend.restart()  # a worker died: the pool cannot run anything more
-            todo.appendleft(flight.index)
+            else:
+                queue.again(flight.index, error)
+                if isinstance(error, BrokenProcessPool) and flight.generation == backend.generation:
+                    queue.restart(backend, error)  # a worker died: the pool can run nothing more
         while following in ready:
             yield jobs[following], ready.pop(following)
             following += 1
-
-
-def _count_try(jobs: Sequence[Job], tries: list[int], index: int, retries: int, error: BaseException) -> None:
-    tries[index] += 1
-    if tries[index] > retries:
-        label, detail = jobs[index].label, _one_line(error)
-        raise DatumFailed(f"datum {label}: failed {tries[index]} times; last error: {detail}")
 
 
 def _resolve(arg: Any, shares_disk: bool) -> Any:

@@ -101,9 +101,16 @@ class LocalPool:
         self._start()
 
     def close(self, abort: bool = False) -> None:
+        """Stop the pool. ``abort``: kill its workers now and do not wait for it: a pool that lost a worker
+        can hang in an orderly shutdown (a dead worker may hold the task queue's lock), and its tasks' futures
+        are given up by the caller (`executor._drive` requeues them)."""
         if abort:
             self._alive_w.close()  # every worker exits now, mid-task or idle
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            for process in dict(getattr(self._pool, "_processes", None) or {}).values():
+                process.kill()  # no wait for the pipe's EOF to reach them; a no-op on one that has exited
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self._alive_w.close()
         self._alive_r.close()
 

@@ -200,6 +200,44 @@ def test_a_pool_found_broken_when_submitting_is_restarted_and_loses_no_datum(mon
     assert pool.generation == 2  # restarted once per broken submit
 
 
+class _DeadPool(backends.LocalPool):
+    """A LocalPool whose first generation breaks at the third submit and whose futures never complete
+    (what an aborted pool may leave behind); later generations run tasks inline."""
+
+    def __init__(self) -> None:  # no processes
+        self.workers, self.generation, self.submits = 2, 0, 0
+
+    def submit(self, fn, *args):  # noqa: ANN001, ANN002, ANN201
+        import concurrent.futures as cf
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submits += 1
+        future: cf.Future = cf.Future()
+        if self.generation == 0:
+            if self.submits == 3:
+                raise BrokenProcessPool("a worker died")
+            return future  # stuck on a dead pool: never completes
+        future.set_result(fn(*args))
+        return future
+
+    def restart(self) -> None:
+        self.generation += 1
+
+    def close(self, abort: bool = False) -> None:
+        pass
+
+
+def test_jobs_in_flight_on_a_dead_pool_are_requeued_not_awaited():
+    """After a restart the old pool's futures are given up: each job in flight there is a try, run again on
+    the fresh pool. Awaiting them instead (they may never complete) hung CI for 90 minutes."""
+    pool = _DeadPool()
+    jobs = [ex.Job(f"s/{i}", (str(i),)) for i in range(5)]
+    out = list(ex.run(tasks.pid, jobs, ExecutorParams(kind="local", workers=2, retries=1), "t", backend=pool))
+    assert [label for label, _ in (r for _, r in out)] == [str(i) for i in range(5)]
+    assert pool.generation == 1
+    assert pool.submits == 2 + 1 + 5  # two stuck, the broken one, then every job once on the fresh pool
+
+
 def test_a_submit_that_keeps_failing_is_a_one_line_datum_error(monkeypatch):
     from strata.config import ExecutorParams
     from strata.executor.backends import LocalPool
