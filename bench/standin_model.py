@@ -1,6 +1,8 @@
 """A stand-in for the default model when there is no `make repro` output: params.yaml's contract (13
 columns), its train section with 66 iterations (no early stopping: 66 x 3 = 198 tree predictors, the size
-of the default model) and its ratios, fitted by `strata train` on 4,000 synthetic clean rows.
+of the default model when the figures in bench/README.md were measured with it; the default trained on
+today's feed stops at about 100 rounds) and its ratios, fitted by `strata train` on 4,000 synthetic clean
+rows.
 
     .venv/bin/python bench/standin_model.py OUT          writes OUT/model.skops, card.json, test.parquet
     .venv/bin/python bench/serve_load.py --model OUT/model.skops --events OUT/test.parquet
