@@ -64,9 +64,20 @@ def for_input(
 
 
 def check(batch: pa.RecordBatch, contract: Contract, mapping: Mapping, source: str, where: str) -> Checked:
-    """A raw-text batch (delivered columns, ``_row``, ``_malformed``) through the contract, like validate."""
+    """A raw-text batch (delivered columns, ``_row``, ``_malformed``) through the contract, like validate.
+
+    A few rows already under their contract names (:func:`renamed`, a scoring request) that are all clean
+    and plain are read by strata.serving.plain, which gives the engine's clean table without its per-call
+    cost; any other batch, and any batch that reader declines, goes through the engine."""
     import pyarrow as pa
 
+    from strata.serving import plain
+
+    if batch.num_rows <= plain.ROWS and all(mapping.get(c) == c for c in contract.columns):
+        clean = plain.clean_rows(batch, contract, source, where)
+        if clean is not None:
+            names = [n for n in batch.schema.names if n not in (ROW, MALFORMED)]
+            return Checked(clean, quarantine_schema(names).empty_table(), {})
     good, malformed = split_malformed(batch)
     if good.num_rows or any(mapping.values()):
         result = validate_batch(good, contract, mapping, source, where)

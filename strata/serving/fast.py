@@ -37,6 +37,7 @@ class Compiled:
     parts: list[tuple[list[str], list[Any] | None]]  # derived columns, transformer chain (None: passthrough)
     estimator: Any
     classes: np.ndarray
+    forest: Any = None  # strata.serving.forest.Forest of the estimator, for a few rows at a time
 
 
 class _Unsupported(Exception):
@@ -92,7 +93,10 @@ def _compile(model: Any) -> Compiled:
     _require(not hasattr(estimator, "feature_names_in_"))  # fitted on the ColumnTransformer's array
     inputs = [(name, ctype) for name, ctype, *_ in columns]
     classes = np.asarray(model.classes_, dtype=object)
-    return Compiled(inputs, columns, ratios, parts, _inner(estimator), classes)
+    from strata.serving import forest
+
+    inner = _inner(estimator)
+    return Compiled(inputs, columns, ratios, parts, inner, classes, forest.build(inner))
 
 
 class _Stacked:
@@ -211,8 +215,11 @@ def score(model: Any, compiled: Compiled | None, table: pa.Table, where: str | P
 
 
 def predict(compiled: Compiled, table: pa.Table, where: str | Path) -> tuple[Any, Any]:
-    """(class probabilities, predicted class): :func:`strata.model.features.predict` without pandas."""
+    """(class probabilities, predicted class): :func:`strata.model.features.predict` without pandas; a few
+    rows of a HistGradientBoosting model through its :class:`strata.serving.forest.Forest`."""
     import numpy as np
+
+    from strata.serving import forest
 
     arrays = features.input_arrays(table, compiled.inputs, where)
     derived = derive(dict(zip([name for name, _ in compiled.inputs], arrays, strict=True)), compiled)
@@ -222,7 +229,11 @@ def predict(compiled: Compiled, table: pa.Table, where: str | Path) -> tuple[Any
         for step in chain or ():
             block = step.transform(block)
         blocks.append(block)
-    proba = compiled.estimator.predict_proba(np.hstack(blocks))
+    X = np.hstack(blocks)
+    if compiled.forest is not None and X.shape[0] <= forest.ROWS:
+        proba = compiled.forest.predict_proba(compiled.estimator._preprocess_X(X, reset=False))
+    else:
+        proba = compiled.estimator.predict_proba(X)
     return proba, compiled.classes[proba.argmax(axis=1)]
 
 
