@@ -114,7 +114,7 @@ def test_serve_answers_delivered_events_as_predict_scores_them(
     repro: Project, served: int, tmp_path: Path
 ) -> None:
     loaded: Loaded = load(repro.path / "models/model.skops")
-    checked = 0
+    checked = singles = 0
     for ident, entry, path in delivered(repro):
         if entry["source"] == "cedar" or "malformed row" in entry["reasons"] or int(ident[-1], 16) % 4:
             continue  # a sample of the csv and jsonl batches whose rows are all events (a ragged CSV line
@@ -134,5 +134,14 @@ def test_serve_answers_delivered_events_as_predict_scores_them(
                 assert answer["proba"] == {c: scores[row][f"proba_{c}"] for c in loaded.classes}, (ident, row)
             elif row in rejects:
                 assert answer["error"] == rejects[row], (ident, row)
+        for row, event in list(enumerate(events))[:: max(1, len(events) // 25)]:  # one event a request: the
+            status, one = post(served, f"/predict?source={entry['source']}", json.dumps(event).encode())
+            if row in scores:  # few-rows path (strata.serving.plain, strata.serving.forest)
+                assert status == 200, (ident, row, one)
+                [answer] = one["predictions"]
+                assert answer["proba"] == {c: scores[row][f"proba_{c}"] for c in loaded.classes}, (ident, row)
+                singles += 1
+            elif row in rejects:
+                assert (status, one) == (400, {"error": rejects[row]}), (ident, row)
         checked += counts.rows_in
-    assert checked > 1000
+    assert checked > 1000 and singles > 100
