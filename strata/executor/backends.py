@@ -22,6 +22,7 @@ from strata.errors import StrataError
 
 CONNECT_TIMEOUT_S = 30
 SCATTER_BYTES = 1 << 20  # blobs above this go to a worker directly, not through the scheduler
+TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"  # None: the nanny leaves it unset
 
 
 class ExecutorError(StrataError):
@@ -134,13 +135,21 @@ class DaskCluster:
                 detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise ExecutorError(f"{where}.address: cannot reach {params.address}: {detail}") from exc
         else:
-            self._cluster = LocalCluster(
-                n_workers=params.workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # any free port: the HTTP server (health, metrics) always runs
-                silence_logs=logging.ERROR,
-            )
+            import dask
+
+            # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536: glibc then hands freed
+            # memory back to the OS at once, and a datum task, which allocates and frees ~100 MB of
+            # buffers a million rows, page-faults it all back in (17x the minor faults, ~1/3 more CPU a
+            # datum than in the local pool: bench/README.md). Our own workers keep glibc's default; a value
+            # exported in this environment still wins, and a cluster of yours is configured by you.
+            with dask.config.set({TRIM_KEY: None}):
+                self._cluster = LocalCluster(
+                    n_workers=params.workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # any free port: the HTTP server (health, metrics) always runs
+                    silence_logs=logging.ERROR,
+                )
             self._client = Client(self._cluster)
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
         self._executor = self._client.get_executor(pure=False)

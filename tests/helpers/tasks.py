@@ -35,3 +35,8 @@ def stay(pids: str, label: str) -> None:
 
 def pid(label: str) -> tuple[str, int]:
     return label, os.getpid()
+
+
+def environ(name: str, label: str) -> str | None:
+    """The worker's value of environment variable ``name``."""
+    return os.environ.get(name)

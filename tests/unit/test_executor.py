@@ -79,6 +79,16 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_datum(kind, tmp_path, m
     assert [label for label, _ in (r for _, r in out)] == [str(i) for i in range(8)]
 
 
+def test_a_local_dask_cluster_keeps_glibcs_memory_trimming_default(monkeypatch):
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    params = ExecutorParams(kind="dask", workers=1)
+    out = list(ex.run(tasks.environ, jobs(2, "MALLOC_TRIM_THRESHOLD_"), params, "t"))
+    assert [value for _, value in out] == [None, None]  # dask's nanny would set 65536
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own setting wins
+    out = list(ex.run(tasks.environ, jobs(1, "MALLOC_TRIM_THRESHOLD_"), params, "t"))
+    assert [value for _, value in out] == ["131072"]
+
+
 PARENT = """
 import sys
 from strata import executor as ex
