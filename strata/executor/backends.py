@@ -22,7 +22,21 @@ from strata.errors import StrataError
 
 CONNECT_TIMEOUT_S = 30
 SCATTER_BYTES = 1 << 20  # blobs above this go to a worker directly, not through the scheduler
-TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"  # None: the nanny leaves it unset
+# The LocalCluster strata starts for a stage (bench/README.md, figure 7a: ~0.83x -> ~0.90x the local pool):
+LOCAL_CLUSTER_CONFIG = {
+    # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536: glibc then hands freed memory back
+    # to the OS at once, and a datum task, which allocates and frees ~100 MB of buffers a million rows,
+    # page-faults it all back in (17x the minor faults, ~1/3 more CPU a datum than in the local pool).
+    # None: the nanny leaves it unset (glibc's default; a value exported in this environment still wins).
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # a worker samples its task thread's stack every 10 ms for the dashboard's profile, and wakes its event
+    # loop every 20 ms (tick) and 100 ms (memory monitor): each takes the GIL from the task. Nobody reads a
+    # stage's throwaway cluster's dashboard; memory limits are still enforced, checked every second.
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
 
 
 class ExecutorError(StrataError):
@@ -137,12 +151,7 @@ class DaskCluster:
         else:
             import dask
 
-            # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536: glibc then hands freed
-            # memory back to the OS at once, and a datum task, which allocates and frees ~100 MB of
-            # buffers a million rows, page-faults it all back in (17x the minor faults, ~1/3 more CPU a
-            # datum than in the local pool: bench/README.md). Our own workers keep glibc's default; a value
-            # exported in this environment still wins, and a cluster of yours is configured by you.
-            with dask.config.set({TRIM_KEY: None}):
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # a cluster of yours is configured by you
                 self._cluster = LocalCluster(
                     n_workers=params.workers or os.cpu_count() or 1,
                     threads_per_worker=1,

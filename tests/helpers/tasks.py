@@ -40,3 +40,10 @@ def pid(label: str) -> tuple[str, int]:
 def environ(name: str, label: str) -> str | None:
     """The worker's value of environment variable ``name``."""
     return os.environ.get(name)
+
+
+def dask_config(key: str, label: str) -> object:
+    """The worker's dask config value at ``key``."""
+    import dask
+
+    return dask.config.get(key)

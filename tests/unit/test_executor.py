@@ -79,11 +79,23 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_datum(kind, tmp_path, m
     assert [label for label, _ in (r for _, r in out)] == [str(i) for i in range(8)]
 
 
-def test_a_local_dask_cluster_keeps_glibcs_memory_trimming_default(monkeypatch):
+def test_a_local_dask_cluster_keeps_glibcs_memory_trimming_default_and_a_quiet_worker(monkeypatch):
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     params = ExecutorParams(kind="dask", workers=1)
-    out = list(ex.run(tasks.environ, jobs(2, "MALLOC_TRIM_THRESHOLD_"), params, "t"))
-    assert [value for _, value in out] == [None, None]  # dask's nanny would set 65536
+    cluster = backends.DaskCluster(params)
+    try:
+        out = list(ex.run(tasks.environ, jobs(2, "MALLOC_TRIM_THRESHOLD_"), params, "t", cluster))
+        assert [value for _, value in out] == [None, None]  # dask's nanny would set 65536
+        quiet = {  # the workers run with these, not only the client (dask's defaults: True, 20ms, 100ms)
+            "distributed.worker.profile.enabled": False,
+            "distributed.admin.tick.interval": "1s",
+            "distributed.worker.memory.monitor-interval": "1s",
+        }
+        for key, value in quiet.items():
+            found = [v for _, v in ex.run(tasks.dask_config, jobs(1, key), params, "t", cluster)]
+            assert found == [value], key
+    finally:
+        cluster.close()
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own setting wins
     out = list(ex.run(tasks.environ, jobs(1, "MALLOC_TRIM_THRESHOLD_"), params, "t"))
     assert [value for _, value in out] == ["131072"]
