@@ -217,9 +217,20 @@ def score(model: Any, compiled: Compiled | None, table: pa.Table, where: str | P
 def predict(compiled: Compiled, table: pa.Table, where: str | Path) -> tuple[Any, Any]:
     """(class probabilities, predicted class): :func:`strata.model.features.predict` without pandas; a few
     rows of a HistGradientBoosting model through its :class:`strata.serving.forest.Forest`."""
-    import numpy as np
-
     from strata.serving import forest
+
+    X = model_input(compiled, table, where)
+    if compiled.forest is not None and X.shape[0] <= forest.ROWS:
+        proba = compiled.forest.predict_proba(compiled.estimator._preprocess_X(X, reset=False))
+    else:
+        proba = compiled.estimator.predict_proba(X)
+    return proba, compiled.classes[proba.argmax(axis=1)]
+
+
+def model_input(compiled: Compiled, table: pa.Table, where: str | Path) -> np.ndarray:
+    """What the estimator's predict_proba gets for contract-typed rows: the derived columns, each
+    ColumnTransformer part's transformers applied, stacked as the ColumnTransformer stacks them."""
+    import numpy as np
 
     arrays = features.input_arrays(table, compiled.inputs, where)
     derived = derive(dict(zip([name for name, _ in compiled.inputs], arrays, strict=True)), compiled)
@@ -229,12 +240,7 @@ def predict(compiled: Compiled, table: pa.Table, where: str | Path) -> tuple[Any
         for step in chain or ():
             block = step.transform(block)
         blocks.append(block)
-    X = np.hstack(blocks)
-    if compiled.forest is not None and X.shape[0] <= forest.ROWS:
-        proba = compiled.forest.predict_proba(compiled.estimator._preprocess_X(X, reset=False))
-    else:
-        proba = compiled.estimator.predict_proba(X)
-    return proba, compiled.classes[proba.argmax(axis=1)]
+    return np.hstack(blocks)
 
 
 def derive(arrays: dict[str, Any], compiled: Compiled) -> dict[str, np.ndarray]:

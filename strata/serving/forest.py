@@ -6,8 +6,9 @@ rows. That loop is most of the model's time on a single event. :class:`Forest` f
 node table and moves the rows of a small batch down all trees together, one numpy step per tree level
 (leaves point to themselves, so a walk of the deepest tree's depth ends every walk on its leaf).
 
-The numbers are sklearn's bit for bit (tests/unit/test_serve_forest.py, on every model kind and on the
-default model's whole test split):
+The numbers are sklearn's bit for bit (tests/unit/test_serve_forest.py: binary and multiclass, categorical
+splits, missing values seen in fit or not, unknown and negative categories, infinities;
+tests/e2e/test_serving_e2e.py: the default pipeline's model on its whole test split):
 
 - a node sends a row as ``_predict_one_from_raw_data`` does: NaN follows ``missing_go_to_left``; on a
   categorical split a negative value is missing, a code in the split's left bitset goes left, another known
@@ -17,8 +18,8 @@ default model's whole test split):
 - the probabilities come from the model's own loss (``_loss.predict_proba``) on those raw scores.
 
 For many rows sklearn's compiled loop is faster (its per-call cost is spread out), so callers use the forest
-below :data:`ROWS` rows only. A model of any other kind, or one whose categorical codes cannot be read as
-bitset indices, builds no forest (:func:`build` returns None) and keeps sklearn's path.
+up to :data:`ROWS` rows only. A model of any other kind builds no forest (:func:`build` returns None) and
+keeps sklearn's path.
 """
 
 from __future__ import annotations

@@ -5,19 +5,23 @@ one row of the default contract whatever the rows are, which is most of the time
 :func:`clean_rows` reads a small batch value by value in plain Python instead, and answers only when it can
 answer exactly as the engine does:
 
-- it *accepts* a row only when every value is in the plain form of its type, read by the same grammar (ASCII
-  digits, no surrounding whitespace, ``FLOAT_RE``/``INT_RE`` shapes, ISO timestamps without ``format``) and
-  typed to the same value: Python's ``float()`` and Arrow's cast both round correctly, int ranges are
-  compared exactly below 2**53, timestamps are computed to the microsecond as strata.contract.parse does;
-- anything else (a value to strip, a non-ASCII value, a missing required value, a value out of range or not
-  allowed, a timestamp with ``format``, a unit conversion of an int column, an int past 2**53, a malformed
-  row) makes it *decline*: it returns None and the caller runs the engine on the batch, which builds every
-  reason text. No reason is ever written here.
+- it *accepts* a row only when every value is in the plain form of its type, read by the engine's grammar
+  (``FLOAT_RE`` for floats, 1-18 ASCII digits for ints, the ISO timestamp shapes when there is no
+  ``format``, the contract's words for bools and markers for missing values) and typed to the same value:
+  Python's ``float()`` and Arrow's cast both round correctly, int ranges are compared exactly below 2**53,
+  timestamps are computed to the microsecond as strata.contract.parse does;
+- anything else (a value that starts or ends with anything but printable ASCII, so that the engine might
+  strip it; a sign or a decimal point on an int; a missing required value; a value out of range or not
+  allowed; a timestamp column with ``format``; a unit conversion of an int column; a malformed row) makes
+  it *decline*: it returns None and the caller runs the engine on the batch, which builds every reason
+  text. No reason is ever written here.
 
 So a batch this accepts gets the engine's clean table (same schema, values and lineage), and a batch it
-declines gets the engine's own answer. tests/unit/test_serve_plain.py checks it: every row of the default
-feed's delivered batches and a generated corpus of near-miss values per type are either declined or typed
-exactly as the engine types them, and no row the engine quarantines is ever accepted.
+declines gets the engine's own answer. tests/unit/test_serve_plain.py checks it on near-miss values of
+every type, generated rows (hypothesis) and contracts with their own markers and words: each batch is either
+declined or typed exactly as the engine types it, and no row the engine quarantines is ever accepted.
+tests/e2e/test_serving_e2e.py posts single events of the delivered default feed and gets `strata predict`'s
+answers.
 """
 
 from __future__ import annotations

@@ -70,6 +70,27 @@ def test_predict_on_every_delivered_batch_matches_validate(repro: Project, tmp_p
         ), ident  # fmt: skip
 
 
+def test_the_forest_walk_gives_sklearns_probabilities_on_the_whole_test_split(repro: Project) -> None:
+    import numpy as np
+    import sklearn
+
+    from strata.serving import fast, forest
+
+    loaded = load(repro.path / "models/model.skops")
+    compiled = loaded.compiled
+    assert compiled is not None and compiled.forest is not None  # the default model takes the few-rows path
+    test = pq.read_table(repro.path / "data/split/test.parquet")
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        expected = fast.features.predict(loaded.model, test, "test")[0]  # through the Pipeline
+        X = compiled.estimator._preprocess_X(fast.model_input(compiled, test, "test"), reset=False)
+    got = np.vstack([compiled.forest.predict_proba(X[i : i + 4096]) for i in range(0, len(X), 4096)])
+    assert got.tobytes() == expected.tobytes() and test.num_rows > 1000
+    few = np.vstack(
+        [compiled.forest.predict_proba(X[i : i + forest.ROWS]) for i in range(0, 2048, forest.ROWS)]
+    )
+    assert few.tobytes() == expected[:2048].tobytes()
+
+
 def events_of(path: Path) -> list[Any]:
     """The events of a delivered csv or jsonl.gz file as a sender would POST them (CSV values as text)."""
     if path.name.endswith(".csv"):
