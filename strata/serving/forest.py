@@ -111,7 +111,7 @@ class Forest:
             at[:, :moving] = np.where(left, np.take(self.left, now), np.take(self.right, now))
         leaves = np.empty((n, trees))
         leaves[:, self.order] = np.take(self.value, at)
-        by_iteration = leaves.reshape(n, -1, self.classes)  # (rows, iterations, classes): sklearn's order
+        by_iteration = leaves.reshape(n, trees // self.classes, self.classes)  # sklearn's order
         start = np.zeros((n, 1, self.classes)) + self.baseline  # 0 + baseline, as sklearn starts
         return np.add.accumulate(np.concatenate([start, by_iteration], axis=1), axis=1)[:, -1, :]
 

@@ -52,7 +52,7 @@ def test_forest_gives_sklearns_scores_bit_for_bit(classes: int, missing: str) ->
     new[::13, 3] = np.inf
     new[::17, 4] = -np.inf
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        for size in (1, 2, 7, 64, 500):
+        for size in (0, 1, 2, 7, 64, 500):
             got = built.raw(new[:size])
             assert got.tobytes() == sklearn_raw(model, new[:size]).tobytes(), size
         assert built.predict_proba(new).tobytes() == model.predict_proba(new).tobytes()
