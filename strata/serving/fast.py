@@ -63,6 +63,8 @@ def _compile(model: Any) -> Compiled:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
+    from strata.serving import forest
+
     _require(
         isinstance(model, Pipeline) and [name for name, _ in model.steps] == ["derive", "preprocess", "model"]
     )
@@ -93,8 +95,6 @@ def _compile(model: Any) -> Compiled:
     _require(not hasattr(estimator, "feature_names_in_"))  # fitted on the ColumnTransformer's array
     inputs = [(name, ctype) for name, ctype, *_ in columns]
     classes = np.asarray(model.classes_, dtype=object)
-    from strata.serving import forest
-
     inner = _inner(estimator)
     return Compiled(inputs, columns, ratios, parts, inner, classes, forest.build(inner))
 

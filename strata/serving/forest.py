@@ -159,7 +159,6 @@ def build(estimator: Any) -> Forest | None:
         roots.append(offset)
         offset += len(nodes)
     depths = np.array([int(tree.nodes["depth"].max()) for tree in trees])
-    words = (0, BITSET_WORDS)
     return Forest(
         roots=np.asarray(roots, np.int64),
         **{name: np.concatenate(arrays) for name, arrays in parts.items()},
@@ -168,10 +167,9 @@ def build(estimator: Any) -> Forest | None:
         split_feature=np.asarray(splits["feature"], np.int64),
         split_bits=np.asarray(splits["bits"], np.uint32).reshape(-1, BITSET_WORDS),
         split_missing_left=np.asarray(splits["missing_left"], bool),
-        known_bits=np.asarray(splits["known"], np.uint32).reshape(-1, BITSET_WORDS) if splits["known"]
-        else np.zeros(words, np.uint32),
+        known_bits=np.asarray(splits["known"], np.uint32).reshape(-1, BITSET_WORDS),
         baseline=np.asarray(estimator._baseline_prediction, np.float64).reshape(-1),
         classes=classes,
         loss=estimator._loss,
         n_features=width,
-    )  # fmt: skip
+    )

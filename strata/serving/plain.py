@@ -69,12 +69,12 @@ def clean_rows(batch: pa.RecordBatch, contract: Contract, source: str, datum: st
     built = _readers(contract, source)
     if built is None:
         return None
-    readers, schema = built
+    readers, schema, missing = built
     arrays = []
     for name, (read, required, kind) in readers.items():
         values = []
         for text in batch.column(name).to_pylist():
-            value = _value(text, read, required, contract)
+            value = _value(text, read, required, missing)
             if value is _DECLINE:
                 return None
             values.append(value)
@@ -84,12 +84,12 @@ def clean_rows(batch: pa.RecordBatch, contract: Contract, source: str, datum: st
     return pa.Table.from_arrays([*arrays, *lineage, rows], schema=schema)
 
 
-def _value(text: str | None, read: Reader, required: bool, contract: Contract) -> Any:
+def _value(text: str | None, read: Reader, required: bool, missing: frozenset[str]) -> Any:
     if text is None:
         return _DECLINE if required else None
     if text and not (_plain(text[0]) and _plain(text[-1])):
         return _DECLINE  # the engine strips it first (Unicode whitespace): leave that to it
-    if text in _na(contract):
+    if text in missing:
         return _DECLINE if required else None
     return read(text)
 
@@ -98,23 +98,14 @@ def _plain(char: str) -> bool:
     return "!" <= char <= "~"  # printable ASCII: the engine strips nothing around such a value
 
 
-Readers = tuple[dict[str, tuple[Reader, bool, Any]], "pa.Schema"]  # column -> (reader, required, type)
+# (column -> (reader, required, Arrow type), the clean schema, the stripped missing-value markers)
+Readers = tuple[dict[str, tuple[Reader, bool, Any]], "pa.Schema", frozenset[str]]
 _CACHE: dict[tuple[int, str], tuple[Contract, Readers | None]] = {}
-_NA: dict[int, tuple[Contract, frozenset[str]]] = {}
-
-
-def _na(contract: Contract) -> frozenset[str]:
-    hit = _NA.get(id(contract))
-    if hit is None or hit[0] is not contract:
-        if len(_NA) >= 64:
-            _NA.clear()
-        hit = _NA[id(contract)] = (contract, frozenset(v.strip() for v in contract.na_values))
-    return hit[1]
 
 
 def _readers(contract: Contract, source: str) -> Readers | None:
-    """(column -> (reader, required, Arrow type), the clean schema), built once per (contract, source);
-    None: this contract and source have no fast path."""
+    """What :func:`clean_rows` reads a batch with, built once per (contract, source); None: this contract
+    and source have no fast path."""
     hit = _CACHE.get((id(contract), source))
     if hit is None or hit[0] is not contract:
         if len(_CACHE) >= 64:
@@ -141,7 +132,7 @@ def _build(contract: Contract, source: str) -> Readers | None:
         if read is None:
             return None
         readers[name] = (read, spec.required, arrow_type(spec.type))
-    return readers, clean_schema(contract)
+    return readers, clean_schema(contract), frozenset(v.strip() for v in contract.na_values)
 
 
 def _reader(spec: ColumnSpec, contract: Contract, convert: tuple[float, float] | None) -> Reader | None:
